@@ -1,0 +1,241 @@
+"""Judging a customer at a moment: risk, reasons, likely cause, and when to look again.
+
+Risk is the posterior probability that the customer has stopped buying for good, in the
+Buy-'Til-You-Die spirit (BG/NBD's individual P(alive), with a log-normal renewal rhythm
+instead of a Poisson one)::
+
+    odds(left) = a / (b + repeat_orders)  x  likelihood ratios of current evidence
+    risk       = odds / (odds + S(silence))
+
+where ``S`` is the customer's predictive probability of a gap at least this long
+(:mod:`models.rhythm`). Silence only lowers ``S``, so risk never falls while a customer
+stays silent; regular reorderers have a narrow ``S`` (lateness counts fast), irregular
+buyers a wide one (their silence is weak evidence).
+
+Decisions are thresholds on that risk, solved in closed form for the *time* they will be
+crossed, so the engine can sleep until then instead of polling.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState
+from models.policy import DAY, Policy
+from models.rhythm import Rhythm, silence_for_survival, survival
+
+# Reason codes: part of the output contract (consumers route on them).
+OVERDUE_ORDER = "overdue_order"
+DECLINING_ORDERS = "declining_orders"
+EMAIL_DISENGAGED = "email_disengaged"
+EMAIL_UNSUBSCRIBED = "email_unsubscribed"
+CALLS_UNANSWERED = "calls_unanswered"
+COMPLAINT_UNRESOLVED = "complaint_unresolved"
+INQUIRY_WITHOUT_ORDER = "inquiry_without_order"
+REASON_CODES = (
+    OVERDUE_ORDER,
+    DECLINING_ORDERS,
+    EMAIL_DISENGAGED,
+    EMAIL_UNSUBSCRIBED,
+    CALLS_UNANSWERED,
+    COMPLAINT_UNRESOLVED,
+    INQUIRY_WITHOUT_ORDER,
+)
+CAUSES = ("service_failure", "disengagement", "declining_value", "habit_lapse", "unknown")
+
+_SMALLEST_SURVIVAL = 1e-12
+
+
+class Reason(NamedTuple):
+    code: str
+    detail: str
+
+
+def rhythm_of(state: CustomerState) -> Rhythm:
+    return Rhythm(state.mu, state.sd)
+
+
+def expected_next_order_at(state: CustomerState) -> float | None:
+    """Last order plus the customer's median interval (None before the first order)."""
+    if state.last_order_at is None:
+        return None
+    return state.last_order_at + math.exp(state.mu) * DAY
+
+
+def complaint_effective_at(state: CustomerState, policy: Policy) -> float | None:
+    if state.open_issues == 0 or state.issue_opened_at is None:
+        return None
+    return state.issue_opened_at + policy.complaint_grace_hours * 3600.0
+
+
+def inquiry_effective_at(state: CustomerState, policy: Policy) -> float | None:
+    inquiry = state.last_inquiry_at
+    if inquiry is None or (state.last_order_at is not None and state.last_order_at >= inquiry):
+        return None
+    return inquiry + policy.inquiry_window_days * DAY
+
+
+def declining_frequency(state: CustomerState, policy: Policy) -> bool:
+    window = state.intervals
+    if len(window) < 4:
+        return False
+    recent = (window[-1] + window[-2]) / 2.0
+    earlier = sum(window[:-2]) / (len(window) - 2)
+    return recent - earlier >= math.log(policy.declining_interval_ratio)
+
+
+def declining_amount(state: CustomerState, policy: Policy) -> bool:
+    if state.orders < 3:
+        return False
+    average = state.total_spend / state.orders
+    return state.recent_amount < policy.declining_amount_ratio * average
+
+
+def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
+    """Prior odds of having left after this many repeat orders, times current evidence."""
+    odds = policy.dropout_a / (policy.dropout_b + max(state.orders - 1, 0))
+    complaint_at = complaint_effective_at(state, policy)
+    if complaint_at is not None and t >= complaint_at:
+        odds *= policy.complaint_odds
+    if state.unsubscribed:
+        odds *= policy.unsubscribed_odds
+    elif (
+        state.last_engaged_at is not None
+        and state.sends_since_engaged >= policy.disengaged_after_sends
+    ):
+        odds *= policy.email_disengaged_odds
+    if state.unanswered_calls >= policy.unanswered_calls:
+        odds *= policy.calls_unanswered_odds
+    if declining_frequency(state, policy) or declining_amount(state, policy):
+        odds *= policy.declining_odds
+    inquiry_at = inquiry_effective_at(state, policy)
+    if inquiry_at is not None and t >= inquiry_at:
+        odds *= policy.inquiry_odds
+    return odds
+
+
+def risk_at(state: CustomerState, t: float, policy: Policy) -> float:
+    """P(the customer will not order again), as judged at event time ``t``."""
+    odds = odds_of_leaving(state, t, policy)
+    last = state.last_order_at
+    alive = 1.0 if last is None else survival(rhythm_of(state), t - last)
+    return odds / (odds + alive)
+
+
+def _crossing_time(state: CustomerState, odds: float, threshold: float) -> float:
+    """When silence makes risk reach ``threshold`` (never before the expected order)."""
+    assert state.last_order_at is not None
+    target = odds * (1.0 - threshold) / threshold
+    rhythm = rhythm_of(state)
+    silence = silence_for_survival(rhythm, max(target, _SMALLEST_SURVIVAL))
+    return state.last_order_at + max(silence, rhythm.median_days * DAY)
+
+
+def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | None]:
+    """The status the customer should have at ``t``, and the next time to look again.
+
+    Silence alone makes a customer at risk or lost only once overdue; an unresolved
+    complaint makes them at risk after the grace period whatever their rhythm.
+    """
+    status = state.status
+    if status == LOST:
+        return LOST, None
+    wake = math.inf
+    for change in (complaint_effective_at(state, policy), inquiry_effective_at(state, policy)):
+        if change is not None and change > t:
+            wake = min(wake, change)
+    target = status
+    complaint_at = complaint_effective_at(state, policy)
+    if status == ACTIVE and complaint_at is not None and t >= complaint_at:
+        target = AT_RISK
+    if state.last_order_at is not None:
+        odds = odds_of_leaving(state, t, policy)
+        lost_at = _crossing_time(state, odds, policy.lost_risk)
+        if t >= lost_at:
+            return LOST, None
+        wake = min(wake, lost_at)
+        if target == ACTIVE:
+            at_risk_at = _crossing_time(state, odds, policy.at_risk_risk)
+            if t >= at_risk_at:
+                target = AT_RISK
+            else:
+                wake = min(wake, at_risk_at)
+    return target, (None if wake == math.inf else wake)
+
+
+def reasons_at(state: CustomerState, t: float, policy: Policy) -> list[Reason]:
+    """Every reason that holds at ``t``, each with a short human-readable detail."""
+    reasons: list[Reason] = []
+    expected = expected_next_order_at(state)
+    if expected is not None and state.last_order_at is not None and t > expected:
+        reasons.append(
+            Reason(
+                OVERDUE_ORDER,
+                f"no order for {(t - state.last_order_at) / DAY:.0f} days; "
+                f"usually every {math.exp(state.mu):.0f} days, expected by {_day(expected)}",
+            )
+        )
+    if declining_frequency(state, policy):
+        reasons.append(Reason(DECLINING_ORDERS, "the last two reorder intervals are much longer"))
+    elif declining_amount(state, policy):
+        average = state.total_spend / state.orders
+        reasons.append(
+            Reason(
+                DECLINING_ORDERS,
+                f"recent order value {state.recent_amount:.2f} against {average:.2f} on average",
+            )
+        )
+    if state.unsubscribed:
+        reasons.append(Reason(EMAIL_UNSUBSCRIBED, "unsubscribed from email"))
+    elif (
+        state.last_engaged_at is not None
+        and state.sends_since_engaged >= policy.disengaged_after_sends
+    ):
+        reasons.append(
+            Reason(
+                EMAIL_DISENGAGED,
+                f"{state.sends_since_engaged} emails without an open or click since "
+                f"{_day(state.last_engaged_at)}",
+            )
+        )
+    if state.unanswered_calls >= policy.unanswered_calls:
+        reasons.append(
+            Reason(CALLS_UNANSWERED, f"{state.unanswered_calls} outbound calls in a row unanswered")
+        )
+    complaint_at = complaint_effective_at(state, policy)
+    if complaint_at is not None and state.issue_opened_at is not None:
+        reasons.append(
+            Reason(
+                COMPLAINT_UNRESOLVED,
+                f"{state.open_issues} unresolved complaint or support issue(s) since "
+                f"{_day(state.issue_opened_at)}",
+            )
+        )
+    inquiry_at = inquiry_effective_at(state, policy)
+    if inquiry_at is not None and t >= inquiry_at and state.last_inquiry_at is not None:
+        reasons.append(
+            Reason(
+                INQUIRY_WITHOUT_ORDER,
+                f"inquiry on {_day(state.last_inquiry_at)} not followed by an order",
+            )
+        )
+    return reasons
+
+
+def likely_cause(codes: set[str]) -> str:
+    """The churn type the reasons point to, most specific first."""
+    if COMPLAINT_UNRESOLVED in codes:
+        return "service_failure"
+    if DECLINING_ORDERS in codes or INQUIRY_WITHOUT_ORDER in codes:
+        return "declining_value"
+    if EMAIL_UNSUBSCRIBED in codes or EMAIL_DISENGAGED in codes or CALLS_UNANSWERED in codes:
+        return "disengagement"
+    if OVERDUE_ORDER in codes:
+        return "habit_lapse"
+    return "unknown"
+
+
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")

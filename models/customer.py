@@ -1,0 +1,204 @@
+"""Per-customer state (the rolling table) and how each input event updates it.
+
+The state is one compact slotted object per customer. :func:`record` folds one event into
+it; it decides nothing (that is :mod:`models.assessment`). :func:`to_record` and
+:func:`from_record` give the compact JSON-able form used for snapshots and for the
+streaming worker's changelogged table.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any
+
+from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
+from models.policy import Policy
+from models.rhythm import Population, log_interval_days
+
+ACTIVE, AT_RISK, LOST = 0, 1, 2
+STATUS_NAMES = ("active", "at_risk", "lost")
+
+# Fingerprints of recent event ids are 4-byte crc32 values packed in one bytes object.
+_FP = 4
+
+
+class CustomerState:
+    """Everything Churnwatch remembers about one customer."""
+
+    __slots__ = (
+        "customer_id",
+        "status",
+        "episode",
+        "orders",
+        "first_order_at",
+        "last_order_at",
+        "intervals",
+        "mu",
+        "sd",
+        "total_spend",
+        "recent_amount",
+        "last_engaged_at",
+        "sends_since_engaged",
+        "unsubscribed",
+        "unanswered_calls",
+        "open_issues",
+        "issue_opened_at",
+        "last_inquiry_at",
+        "status_since",
+        "due_at",
+        "recent_ids",
+        "pending",
+    )
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        self.status = ACTIVE
+        self.episode = 1
+        self.orders = 0
+        self.first_order_at: float | None = None
+        self.last_order_at: float | None = None
+        self.intervals: list[float] = []  # rolling window of recent log-day intervals
+        self.mu = 0.0  # predictive rhythm (log-days), refreshed at orders and wake-ups
+        self.sd = 1.0
+        self.total_spend = 0.0
+        self.recent_amount = 0.0  # EWMA of order amounts
+        self.last_engaged_at: float | None = None
+        self.sends_since_engaged = 0
+        self.unsubscribed = False
+        self.unanswered_calls = 0
+        self.open_issues = 0
+        self.issue_opened_at: float | None = None
+        self.last_inquiry_at: float | None = None
+        self.status_since: float | None = None
+        self.due_at: float | None = None  # next time the engine must look at this customer
+        self.recent_ids = b""
+        self.pending: list[Event] | None = None  # buffered events (persisted by the worker)
+
+    def __repr__(self) -> str:
+        return f"CustomerState({to_record(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomerState):
+            return NotImplemented
+        return to_record(self) == to_record(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def seen_before(state: CustomerState, event_id: str, memory: int) -> bool:
+    """Remember ``event_id``; True when it is among the customer's recent ones."""
+    fingerprint = zlib.crc32(event_id.encode()).to_bytes(_FP, "little")
+    ids = state.recent_ids
+    start = ids.find(fingerprint)
+    while start != -1:
+        if start % _FP == 0:
+            return True
+        start = ids.find(fingerprint, start + 1)
+    state.recent_ids = (ids + fingerprint)[-memory * _FP :]
+    return False
+
+
+def record(state: CustomerState, event: Event, policy: Policy, population: Population) -> None:
+    """Fold one event into the customer's state."""
+    if type(event) is OrderRecorded:
+        _record_order(state, event, policy, population)
+    elif type(event) is EmailRecorded:
+        _record_email(state, event)
+    else:
+        assert type(event) is CallRecorded
+        _record_call(state, event)
+
+
+def _record_order(
+    state: CustomerState, order: OrderRecorded, policy: Policy, population: Population
+) -> None:
+    if order.status != "placed":
+        # A cancelled or refunded order is not a purchase: take its value back out.
+        state.total_spend = max(state.total_spend - order.amount, 0.0)
+        return
+    last = state.last_order_at
+    if last is None:
+        state.first_order_at = order.at
+        state.recent_amount = order.amount
+    else:
+        window = state.intervals
+        new_window = [*window, log_interval_days(order.at - last)][-policy.interval_window :]
+        population.replace(window, new_window)
+        state.intervals = new_window
+        weight = policy.recent_amount_weight
+        state.recent_amount = weight * order.amount + (1.0 - weight) * state.recent_amount
+    state.orders += 1
+    state.last_order_at = order.at
+    # Ordering again answers a complaint as far as churn goes: they stayed.
+    state.open_issues = 0
+    state.issue_opened_at = None
+    state.total_spend += order.amount
+
+
+def _record_email(state: CustomerState, email: EmailRecorded) -> None:
+    action = email.action
+    if action == "sent":
+        state.sends_since_engaged += 1
+    elif action == "opened" or action == "clicked":
+        state.last_engaged_at = email.at
+        state.sends_since_engaged = 0
+    elif action == "unsubscribed":
+        state.unsubscribed = True
+    # A bounce tells us about the mailbox, not the customer's intent.
+
+
+def _record_call(state: CustomerState, call: CallRecorded) -> None:
+    if call.outcome == "answered" or call.direction == "inbound":
+        state.unanswered_calls = 0
+    if call.direction == "outbound" and call.outcome != "answered":
+        state.unanswered_calls += 1
+    reason = call.reason
+    if reason == "complaint" or reason == "support":
+        if call.resolved is True:
+            state.open_issues = 0
+            state.issue_opened_at = None
+        elif call.resolved is False or reason == "complaint":
+            state.open_issues += 1
+            if state.issue_opened_at is None:
+                state.issue_opened_at = call.at
+    elif reason == "inquiry":
+        state.last_inquiry_at = call.at
+
+
+# Compact record form: a flat list in slot order (pending events as lists).
+_FIELDS = CustomerState.__slots__
+
+
+def to_record(state: CustomerState) -> list[Any]:
+    """The state as a JSON-able list (``bytes`` as hex, events as lists)."""
+    out: list[Any] = []
+    for name in _FIELDS:
+        value = getattr(state, name)
+        if name == "recent_ids":
+            value = value.hex()
+        elif name == "pending" and value is not None:
+            value = [[type(e).__name__, *e] for e in value]
+        elif name == "intervals":
+            value = list(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out.append(value)
+    return out
+
+
+def from_record(values: list[Any]) -> CustomerState:
+    """Inverse of :func:`to_record`."""
+    kinds: dict[str, Any] = {
+        "OrderRecorded": OrderRecorded,
+        "EmailRecorded": EmailRecorded,
+        "CallRecorded": CallRecorded,
+    }
+    state = CustomerState(values[0])
+    for name, value in zip(_FIELDS, values, strict=True):
+        if name == "recent_ids":
+            value = bytes.fromhex(value)
+        elif name == "pending" and value is not None:
+            value = [kinds[kind](*fields) for kind, *fields in value]
+        setattr(state, name, value)
+    return state

@@ -1,0 +1,94 @@
+"""What Churnwatch says about a customer: decisions, their CloudEvents form, and views.
+
+A :class:`Decision` is a past-tense fact (the customer *became* at risk, lost or
+recovered) with everything a subscriber needs to act on it. :func:`to_cloudevent` renders
+it in the output contract (CloudEvents 1.0 structured JSON, ``docs/events.md``);
+:func:`customer_view` is the same picture for any customer at any moment (snapshots and
+the lookup API).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from models.assessment import expected_next_order_at, likely_cause, reasons_at, risk_at
+from models.customer import STATUS_NAMES, CustomerState
+from models.policy import Policy
+
+AT_RISK = "at_risk"
+LOST = "lost"
+RECOVERED = "recovered"
+DECISION_TYPES = (AT_RISK, LOST, RECOVERED)
+CLOUDEVENT_TYPES = {kind: f"churnwatch.customer.{kind}" for kind in DECISION_TYPES}
+
+# Fixed namespace so decision ids are the same in every run and every deployment.
+_ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
+
+
+class Decision(NamedTuple):
+    """A customer became at risk, lost, or recovered, at event time ``at``."""
+
+    kind: str
+    customer_id: str
+    at: float
+    status: str
+    previous_status: str
+    episode: int
+    view: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return decision_id(self.customer_id, self.kind, self.episode)
+
+
+def decision_id(customer_id: str, kind: str, episode: int) -> str:
+    """Deterministic: one customer, decision type and episode always get the same id."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{customer_id}\x1f{kind}\x1f{episode}"))
+
+
+def customer_view(state: CustomerState, t: float, policy: Policy) -> dict[str, Any]:
+    """Status, risk, reasons, rhythm and value of a customer as judged at ``t``."""
+    reasons = reasons_at(state, t, policy)
+    average = state.total_spend / state.orders if state.orders else 0.0
+    return {
+        "customer_id": state.customer_id,
+        "status": STATUS_NAMES[state.status],
+        "risk": round(risk_at(state, t, policy), 4),
+        "reasons": [{"code": r.code, "detail": r.detail} for r in reasons],
+        "cause": likely_cause({r.code for r in reasons}),
+        "last_order_at": format_time(state.last_order_at),
+        "expected_next_order_at": format_time(expected_next_order_at(state)),
+        "order_count": state.orders,
+        "total_spend": round(state.total_spend, 2),
+        "average_order_value": round(average, 2),
+        "segment": policy.segment_for(state.total_spend),
+        "episode": state.episode,
+    }
+
+
+def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
+    """The decision as a CloudEvents 1.0 structured-mode JSON object."""
+    data = dict(decision.view)
+    data["status"] = decision.status
+    data["previous_status"] = decision.previous_status
+    data["episode"] = decision.episode
+    return {
+        "specversion": "1.0",
+        "id": decision.id,
+        "source": source,
+        "type": CLOUDEVENT_TYPES[decision.kind],
+        "subject": decision.customer_id,
+        "time": format_time(decision.at),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def format_time(t: float | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, or None."""
+    if t is None:
+        return None
+    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")

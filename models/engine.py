@@ -1,0 +1,213 @@
+"""The detection engine: events and time in, decisions out. Pure and synchronous.
+
+Time is event time only. ``process(event)`` files an event; ``advance(to)`` declares
+that no event older than ``to`` will come. Both move the *watermark* (the newest event
+time seen minus the allowed lateness, or ``to``) and then work off, in strict time order,
+everything due up to it from one heap: buffered events and customers' wake-up times.
+Processing strictly in ``(time, events-before-wake-ups, customer, kind, event_id)`` order
+makes the outcome independent of arrival order within the lateness, and advancing costs
+O(due · log n), never a scan of all customers.
+
+Wake-up entries are lazy: a customer's ``due_at`` is authoritative and stale heap entries
+are skipped when popped (and compacted away when they pile up).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from models.assessment import plan
+from models.customer import (
+    ACTIVE,
+    STATUS_NAMES,
+    CustomerState,
+    record,
+    seen_before,
+)
+from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view
+from models.events import KIND_RANK, Event, OrderRecorded
+from models.parse import LATE_EVENT, Rejected
+from models.policy import Policy
+from models.rhythm import Population, predict
+
+_EVENT, _WAKE = 0, 1
+_DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
+
+
+class Engine:
+    """Per-customer churn state for a set of customers (all of them, or one partition's)."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self.customers: dict[str, CustomerState] = {}
+        self.population = Population.from_policy(self.policy)
+        self.watermark = -math.inf
+        self.newest_event_at = -math.inf
+        self.duplicates = 0
+        self._queue: list[tuple[Any, ...]] = []
+        self._seq = 0
+
+    # -- input -------------------------------------------------------------------------
+
+    def process(self, event: Event) -> list[Decision] | Rejected:
+        """File one event; returns the decisions that became due, or why it was refused.
+
+        A duplicate ``event_id`` (among the customer's recent ones) is ignored and counted
+        in :attr:`duplicates`; it is not an error.
+        """
+        at = event.at
+        if at < self.watermark:
+            return Rejected(
+                LATE_EVENT,
+                f"occurred_at is {self.watermark - at:.0f} s older than the watermark "
+                f"(allowed lateness {self.policy.allowed_lateness_seconds:.0f} s)",
+            )
+        customer_id = event.customer_id
+        state = self.customers.get(customer_id)
+        if state is None:
+            state = self.customers[customer_id] = CustomerState(customer_id)
+        if seen_before(state, event.event_id, self.policy.dedup_memory):
+            self.duplicates += 1
+            return []
+        if state.pending is None:
+            state.pending = [event]
+        else:
+            state.pending.append(event)
+        heapq.heappush(
+            self._queue, (at, _EVENT, customer_id, KIND_RANK[type(event)], event.event_id, event)
+        )
+        if at > self.newest_event_at:
+            self.newest_event_at = at
+        return self._run_until(max(self.watermark, at - self.policy.allowed_lateness_seconds))
+
+    def advance(self, to: float) -> list[Decision]:
+        """Event time has reached ``to``: apply and fire everything due up to it."""
+        if to <= self.watermark:
+            return []
+        return self._run_until(to)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def view(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's current picture at the watermark, or None if unknown."""
+        state = self.customers.get(customer_id)
+        if state is None:
+            return None
+        return customer_view(state, self._now(), self.policy)
+
+    def views(self) -> Iterator[dict[str, Any]]:
+        """Every customer's picture at the watermark, in first-seen order."""
+        now = self._now()
+        for state in self.customers.values():
+            yield customer_view(state, now, self.policy)
+
+    def pending_events(self) -> int:
+        return sum(1 for entry in self._queue if entry[1] == _EVENT)
+
+    def restore(self, states: Iterable[CustomerState], watermark: float) -> None:
+        """Rebuild the engine from persisted customer states (the worker's recovery)."""
+        self.watermark = watermark
+        for state in states:
+            self.customers[state.customer_id] = state
+            self.population.replace([], state.intervals)
+            for event in state.pending or ():
+                self._queue.append(
+                    (event.at, _EVENT, state.customer_id, KIND_RANK[type(event)],
+                     event.event_id, event)
+                )
+                self.newest_event_at = max(self.newest_event_at, event.at)
+            if state.due_at is not None:
+                self._queue.append(self._wake_entry(state.due_at, state.customer_id))
+        heapq.heapify(self._queue)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.watermark if self.watermark > -math.inf else self.newest_event_at
+
+    def _run_until(self, watermark: float) -> list[Decision]:
+        self.watermark = watermark
+        decisions: list[Decision] = []
+        queue = self._queue
+        customers = self.customers
+        while queue and queue[0][0] <= watermark:
+            entry = heapq.heappop(queue)
+            state = customers[entry[2]]
+            if entry[1] == _EVENT:
+                event = entry[5]
+                pending = state.pending
+                assert pending is not None
+                pending.remove(event)
+                if not pending:
+                    state.pending = None
+                self._apply(state, event, decisions)
+            elif state.due_at == entry[0]:
+                state.due_at = None
+                self._refresh_rhythm(state)
+                self._replan(state, entry[0], decisions)
+        if len(queue) > 100_000 and len(queue) > 3 * len(customers):
+            self._compact()
+        return decisions
+
+    def _apply(self, state: CustomerState, event: Event, decisions: list[Decision]) -> None:
+        record(state, event, self.policy, self.population)
+        at = event.at
+        if type(event) is OrderRecorded and event.status == "placed":
+            self._refresh_rhythm(state)
+            if state.status != ACTIVE:
+                previous = state.status
+                state.status = ACTIVE
+                state.status_since = at
+                decisions.append(self._decide(RECOVERED, state, previous, at))
+                state.episode += 1
+        self._replan(state, at, decisions)
+
+    def _replan(self, state: CustomerState, at: float, decisions: list[Decision]) -> None:
+        target, wake = plan(state, at, self.policy)
+        if target > state.status:
+            previous = state.status
+            state.status = target
+            state.status_since = at
+            decisions.append(self._decide(_DECISION_FOR_STATUS[target], state, previous, at))
+        if wake != state.due_at:
+            state.due_at = wake
+            if wake is not None:
+                heapq.heappush(self._queue, self._wake_entry(wake, state.customer_id))
+
+    def _refresh_rhythm(self, state: CustomerState) -> None:
+        rhythm = predict(state.intervals, self.population, self.policy)
+        state.mu = rhythm.mu
+        state.sd = rhythm.sd
+
+    def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
+        return Decision(
+            kind=kind,
+            customer_id=state.customer_id,
+            at=at,
+            status=STATUS_NAMES[state.status],
+            previous_status=STATUS_NAMES[previous],
+            episode=state.episode,
+            view=customer_view(state, at, self.policy),
+        )
+
+    def _wake_entry(self, due: float, customer_id: str) -> tuple[Any, ...]:
+        self._seq += 1
+        return (due, _WAKE, customer_id, self._seq)
+
+    def _compact(self) -> None:
+        """Drop stale wake-up entries (lazy deletion leaves them behind)."""
+        live: list[tuple[Any, ...]] = []
+        woken: set[str] = set()
+        for entry in self._queue:
+            if entry[1] == _EVENT:
+                live.append(entry)
+                continue
+            customer_id = entry[2]
+            if self.customers[customer_id].due_at == entry[0] and customer_id not in woken:
+                woken.add(customer_id)
+                live.append(entry)
+        heapq.heapify(live)
+        self._queue = live

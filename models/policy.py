@@ -1,0 +1,107 @@
+"""The detection policy: every number the business rules depend on, with its default.
+
+A frozen dataclass so the engine can be built without any configuration system;
+``config.settings`` validates user input into one of these. Each field's comment says
+what it means; ``docs/architecture.md`` explains the model behind them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    # Decision thresholds on risk = P(the customer will not order again).
+    at_risk_risk: float = 0.5
+    lost_risk: float = 0.9
+    # Out-of-order tolerance: events up to this much older than the newest seen are folded
+    # in in time order; older ones are rejected as late. Decisions lag event time by this.
+    allowed_lateness_seconds: float = 3600.0
+    # Rolling window of recent inter-order intervals kept per customer.
+    interval_window: int = 8
+    # Population prior for reorder rhythm (log-days), used until the data outweighs it.
+    prior_median_interval_days: float = 30.0
+    prior_between_customer_sd: float = 0.8  # spread of customers' typical log-interval
+    prior_within_customer_sd: float = 0.6  # spread of one customer's log-intervals
+    prior_weight_customers: float = 50.0  # pseudo-customers behind the starting prior
+    within_sd_pseudo_intervals: float = 2.0  # shrinkage of a customer's spread to the prior
+    min_within_sd: float = 0.12  # floor: nobody is perfectly regular (~12 %)
+    # Beta(a, b) prior on dropping out after a purchase (BG/NBD): odds a/(b + repeats).
+    dropout_a: float = 0.8
+    dropout_b: float = 2.4
+    # Evidence that multiplies the odds of having left (likelihood ratios).
+    complaint_odds: float = 4.0
+    unsubscribed_odds: float = 2.0
+    email_disengaged_odds: float = 1.5
+    calls_unanswered_odds: float = 1.3
+    declining_odds: float = 1.5
+    inquiry_odds: float = 1.5
+    # Rule parameters.
+    complaint_grace_hours: float = 24.0  # unresolved this long -> at risk at once
+    disengaged_after_sends: int = 4  # sends without open/click, after earlier engagement
+    unanswered_calls: int = 3  # consecutive unanswered outbound calls
+    inquiry_window_days: float = 14.0  # inquiry without an order within this many days
+    declining_interval_ratio: float = 1.5  # recent intervals vs earlier ones
+    declining_amount_ratio: float = 0.6  # recent order value vs long-run average
+    recent_amount_weight: float = 0.4  # EWMA weight of the newest order amount
+    # Value segments by total spend: (name, minimum spend), ascending.
+    segments: tuple[tuple[str, float], ...] = field(
+        default=(("bronze", 0.0), ("silver", 250.0), ("gold", 1000.0), ("platinum", 5000.0))
+    )
+    # Duplicate detection: how many recent event-id fingerprints each customer remembers.
+    dedup_memory: int = 8
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.at_risk_risk < self.lost_risk < 1.0, "need 0 < at_risk_risk < lost_risk < 1")
+        _check(self.allowed_lateness_seconds >= 0, "allowed_lateness_seconds must be >= 0")
+        _check(2 <= self.interval_window <= 64, "interval_window must be in 2..64")
+        _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")
+        for name in (
+            "prior_between_customer_sd",
+            "prior_within_customer_sd",
+            "prior_weight_customers",
+            "within_sd_pseudo_intervals",
+            "min_within_sd",
+            "dropout_a",
+            "dropout_b",
+            "inquiry_window_days",
+            "recent_amount_weight",
+        ):
+            _check(getattr(self, name) > 0, f"{name} must be > 0")
+        for name in (
+            "complaint_odds",
+            "unsubscribed_odds",
+            "email_disengaged_odds",
+            "calls_unanswered_odds",
+            "declining_odds",
+            "inquiry_odds",
+        ):
+            _check(getattr(self, name) >= 1.0, f"{name} must be >= 1 (it is evidence of leaving)")
+        _check(self.complaint_grace_hours >= 0, "complaint_grace_hours must be >= 0")
+        _check(self.disengaged_after_sends >= 1, "disengaged_after_sends must be >= 1")
+        _check(self.unanswered_calls >= 1, "unanswered_calls must be >= 1")
+        _check(self.declining_interval_ratio > 1.0, "declining_interval_ratio must be > 1")
+        _check(0 < self.declining_amount_ratio < 1.0, "declining_amount_ratio must be in (0, 1)")
+        _check(self.recent_amount_weight <= 1.0, "recent_amount_weight must be <= 1")
+        _check(1 <= self.dedup_memory <= 64, "dedup_memory must be in 1..64")
+        _check(len(self.segments) > 0, "segments must not be empty")
+        _check(self.segments[0][1] == 0.0, "the first segment must start at spend 0")
+        bounds = [minimum for _, minimum in self.segments]
+        _check(bounds == sorted(bounds) and len(set(bounds)) == len(bounds),
+               "segment minimums must be strictly ascending")
+
+    def segment_for(self, total_spend: float) -> str:
+        """The highest segment whose minimum spend is reached."""
+        name = self.segments[0][0]
+        for candidate, minimum in self.segments:
+            if total_spend >= minimum:
+                name = candidate
+        return name
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)

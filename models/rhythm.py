@@ -1,0 +1,131 @@
+"""Reorder rhythm: how long a customer usually waits between orders, and how surely.
+
+Intervals are modelled as log-normal per customer. A customer's typical log-interval is
+shrunk toward a *population prior* in proportion to how little history they have, so a
+one-order customer leans entirely on the population and a regular reorderer on their own
+rhythm (a normal-normal hierarchical model; the predictive is what we score silence with).
+
+The population prior is learned from the data with **each customer counted once** (the
+mean of customers' own typical log-intervals), not from the pooled intervals, because
+frequent buyers contribute most pooled intervals (length bias) and would make monthly
+buyers look late.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from models.policy import DAY, Policy
+
+_SQRT2 = math.sqrt(2.0)
+_STANDARD_NORMAL = NormalDist()
+
+
+@dataclass(slots=True)
+class Population:
+    """Running, length-bias-free statistics of customers' rhythms (each customer once)."""
+
+    prior_mean: float
+    prior_between_var: float
+    prior_within_var: float
+    prior_weight: float
+    customers: int = 0  # customers with at least one interval
+    sum_means: float = 0.0
+    sum_sq_means: float = 0.0
+    spread_customers: int = 0  # customers with at least two intervals
+    sum_within_vars: float = 0.0
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> Population:
+        return cls(
+            prior_mean=math.log(policy.prior_median_interval_days),
+            prior_between_var=policy.prior_between_customer_sd**2,
+            prior_within_var=policy.prior_within_customer_sd**2,
+            prior_weight=policy.prior_weight_customers,
+        )
+
+    def replace(self, old: list[float], new: list[float]) -> None:
+        """A customer's interval window changed from ``old`` to ``new`` (log-days)."""
+        self._account(old, -1)
+        self._account(new, +1)
+
+    def _account(self, window: list[float], sign: int) -> None:
+        n = len(window)
+        if n == 0:
+            return
+        mean = sum(window) / n
+        self.customers += sign
+        self.sum_means += sign * mean
+        self.sum_sq_means += sign * mean * mean
+        if n >= 2:
+            self.spread_customers += sign
+            self.sum_within_vars += sign * sum((x - mean) ** 2 for x in window) / (n - 1)
+
+    def mean(self) -> float:
+        w = self.prior_weight
+        return (w * self.prior_mean + self.sum_means) / (w + self.customers)
+
+    def between_var(self) -> float:
+        w, n = self.prior_weight, self.customers
+        if n == 0:
+            return self.prior_between_var
+        data_mean = self.sum_means / n
+        data_var = max(self.sum_sq_means / n - data_mean * data_mean, 0.0)
+        return max((w * self.prior_between_var + n * data_var) / (w + n), 1e-4)
+
+    def within_var(self) -> float:
+        w = self.prior_weight
+        return max(
+            (w * self.prior_within_var + self.sum_within_vars) / (w + self.spread_customers), 1e-4
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rhythm:
+    """Predictive distribution of a customer's next interval: log-days ~ N(mu, sd^2)."""
+
+    mu: float
+    sd: float
+
+    @property
+    def median_days(self) -> float:
+        return math.exp(self.mu)
+
+
+def predict(window: list[float], population: Population, policy: Policy) -> Rhythm:
+    """Posterior predictive of the next log-interval given the customer's recent window."""
+    between = population.between_var()
+    within_prior = population.within_var()
+    n = len(window)
+    if n == 0:
+        return Rhythm(population.mean(), math.sqrt(between + within_prior))
+    mean = sum(window) / n
+    squares = sum((x - mean) ** 2 for x in window)
+    k0 = policy.within_sd_pseudo_intervals
+    within = max((k0 * within_prior + squares) / (k0 + n - 1), policy.min_within_sd**2)
+    precision = 1.0 / between + n / within
+    mu = (population.mean() / between + n * mean / within) / precision
+    return Rhythm(mu, math.sqrt(within + 1.0 / precision))
+
+
+def survival(rhythm: Rhythm, silence_seconds: float) -> float:
+    """P(the next interval is longer than ``silence_seconds``) for a customer still buying."""
+    if silence_seconds <= 0.0:
+        return 1.0
+    z = (math.log(silence_seconds / DAY) - rhythm.mu) / rhythm.sd
+    return 0.5 * math.erfc(z / _SQRT2)
+
+
+def silence_for_survival(rhythm: Rhythm, target: float) -> float:
+    """Seconds of silence after which :func:`survival` falls to ``target`` (0 < target < 1)."""
+    if target >= 1.0:
+        return 0.0
+    z = _STANDARD_NORMAL.inv_cdf(1.0 - target)
+    return math.exp(rhythm.mu + rhythm.sd * z) * DAY
+
+
+def log_interval_days(seconds: float) -> float:
+    """An interval as log-days; same-instant repeat orders count as one minute apart."""
+    return math.log(max(seconds, 60.0) / DAY)
