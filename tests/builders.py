@@ -1,0 +1,101 @@
+"""Test data builders: readable events at readable times (days after a fixed epoch)."""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any
+
+import orjson
+
+from models.events import CallRecorded, EmailRecorded, OrderRecorded
+from models.policy import DAY
+
+EPOCH = 1_735_689_600.0  # 2025-01-01T00:00:00Z
+_ids = count(1)
+
+
+def day(n: float) -> float:
+    """Event time ``n`` days after 2025-01-01."""
+    return EPOCH + n * DAY
+
+
+def _event_id(event_id: str | None) -> str:
+    return event_id or f"e{next(_ids)}"
+
+
+def an_order(
+    customer: str = "c1",
+    at: float = EPOCH,
+    amount: float = 25.0,
+    status: str = "placed",
+    event_id: str | None = None,
+    order_id: str | None = None,
+) -> OrderRecorded:
+    eid = _event_id(event_id)
+    return OrderRecorded(eid, customer, at, order_id or f"o-{eid}", amount, "EUR", status)
+
+
+def an_email(
+    customer: str = "c1", at: float = EPOCH, action: str = "sent", event_id: str | None = None
+) -> EmailRecorded:
+    return EmailRecorded(_event_id(event_id), customer, at, action, "weekly")
+
+
+def a_call(
+    customer: str = "c1",
+    at: float = EPOCH,
+    direction: str = "inbound",
+    outcome: str = "answered",
+    reason: str = "other",
+    resolved: bool | None = None,
+    event_id: str | None = None,
+) -> CallRecorded:
+    return CallRecorded(_event_id(event_id), customer, at, direction, outcome, reason, resolved)
+
+
+def order_json(**overrides: Any) -> dict[str, Any]:
+    """A valid wire-format order; override or delete (value None) any field."""
+    base: dict[str, Any] = {
+        "event_type": "order",
+        "event_id": "e1",
+        "customer_id": "c1",
+        "occurred_at": "2025-03-01T12:00:00Z",
+        "order_id": "o1",
+        "amount": 19.99,
+        "currency": "EUR",
+    }
+    return _merge(base, overrides)
+
+
+def email_json(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_type": "email",
+        "event_id": "e2",
+        "customer_id": "c1",
+        "occurred_at": "2025-03-01T12:00:00Z",
+        "action": "opened",
+    }
+    return _merge(base, overrides)
+
+
+def call_json(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_type": "call",
+        "event_id": "e3",
+        "customer_id": "c1",
+        "occurred_at": "2025-03-01T12:00:00Z",
+        "direction": "inbound",
+        "outcome": "answered",
+        "reason": "complaint",
+        "resolved": False,
+    }
+    return _merge(base, overrides)
+
+
+def line(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj) + b"\n"
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **overrides}
+    return {key: value for key, value in merged.items() if value is not None}

@@ -1,0 +1,304 @@
+"""The engine's business rules and its time semantics, end to end on plain events."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.customer import from_record, to_record
+from models.decisions import Decision
+from models.engine import Engine
+from models.events import Event
+from models.parse import LATE_EVENT, Rejected
+from models.policy import DAY, Policy
+from tests.builders import a_call, an_email, an_order, day
+
+
+def run(events: Iterable[Event], until: float | None = None, policy: Policy | None = None,
+        engine: Engine | None = None) -> list[Decision]:
+    engine = engine or Engine(policy)
+    decisions: list[Decision] = []
+    for event in events:
+        outcome = engine.process(event)
+        assert not isinstance(outcome, Rejected), outcome
+        decisions += outcome
+    if until is not None:
+        decisions += engine.advance(until)
+    return decisions
+
+
+def kinds(decisions: list[Decision], customer: str | None = None) -> list[str]:
+    return [d.kind for d in decisions if customer is None or d.customer_id == customer]
+
+
+def regular_orders(customer: str, every: float, count: int, start: float = 0.0) -> list[Event]:
+    return [an_order(customer, day(start + i * every)) for i in range(count)]
+
+
+def test_a_regular_customer_who_stops_becomes_at_risk_then_lost() -> None:
+    decisions = run(regular_orders("c1", 30, 10), until=day(270 + 400))
+    assert kinds(decisions) == ["at_risk", "lost"]
+    at_risk, lost = decisions
+    last_order = day(270)
+    assert last_order + 30 * DAY < at_risk.at < last_order + 60 * DAY
+    assert at_risk.at < lost.at < last_order + 120 * DAY
+    assert at_risk.view["reasons"][0]["code"] == "overdue_order"
+    assert at_risk.view["cause"] == "habit_lapse"
+    assert lost.previous_status == "at_risk"
+
+
+def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
+    events = regular_orders("c1", 30, 6)
+    engine = Engine()
+    decisions = run(events, until=day(150 + 50), engine=engine)
+    assert kinds(decisions) == ["at_risk"]
+    decisions = run([an_order("c1", day(201))], engine=engine, until=day(202))
+    assert kinds(decisions) == ["recovered"]
+    recovered = decisions[0]
+    assert (recovered.previous_status, recovered.status, recovered.episode) == (
+        "at_risk", "active", 1)
+    assert engine.customers["c1"].episode == 2
+    later = run([], until=day(201 + 400), engine=engine)
+    assert [(d.kind, d.episode) for d in later] == [("at_risk", 2), ("lost", 2)]
+
+
+def test_a_one_order_customer_silent_far_beyond_the_population_ends_lost() -> None:
+    others = [e for i in range(30) for e in regular_orders(f"p{i}", 20 + i, 5)]
+    others.sort(key=lambda e: e.at)
+    decisions = run([an_order("once", day(0)), *others], until=day(600))
+    assert kinds(decisions, "once") == ["at_risk", "lost"]
+
+
+def test_an_unresolved_complaint_makes_a_customer_at_risk_promptly() -> None:
+    events = [*regular_orders("c1", 30, 5), a_call("c1", day(125), reason="complaint")]
+    decisions = run(events, until=day(128))
+    assert kinds(decisions) == ["at_risk"]
+    at_risk = decisions[0]
+    assert at_risk.at == day(125) + 24 * 3600  # the default grace period
+    assert at_risk.view["cause"] == "service_failure"
+    assert "complaint_unresolved" in [r["code"] for r in at_risk.view["reasons"]]
+
+
+def test_a_complaint_resolved_within_the_grace_period_flags_nothing() -> None:
+    events = [
+        *regular_orders("c1", 30, 5),
+        a_call("c1", day(125), reason="complaint"),
+        a_call("c1", day(125.5), direction="outbound", reason="complaint", resolved=True),
+    ]
+    assert run(events, until=day(140)) == []
+
+
+def test_each_reason_that_holds_is_listed_with_a_detail() -> None:
+    events: list[Event] = [*regular_orders("c1", 10, 6)]
+    events += [an_email("c1", day(51), "opened")]
+    events += [an_email("c1", day(52 + i), "sent") for i in range(5)]
+    events += [a_call("c1", day(58 + i), "outbound", "missed", "sales") for i in range(3)]
+    events += [a_call("c1", day(61), "inbound", "answered", "inquiry")]
+    events += [a_call("c1", day(61.5), "outbound", "missed", "sales") for _ in range(1)]
+    events += [a_call("c1", day(61.6 + i / 10), "outbound", "voicemail", "sales")
+               for i in range(2)]
+    engine = Engine()
+    decisions = run(events, until=day(120), engine=engine)
+    assert kinds(decisions) == ["at_risk", "lost"]
+    assert {r["code"] for r in decisions[0].view["reasons"]} >= {
+        "overdue_order", "email_disengaged", "calls_unanswered"}
+    view = engine.view("c1")
+    assert view is not None
+    assert {r["code"] for r in view["reasons"]} == {
+        "overdue_order", "email_disengaged", "calls_unanswered", "inquiry_without_order"}
+    assert all(r["detail"] for r in view["reasons"])
+
+
+def test_unsubscribing_is_a_reason_and_disengagement_the_cause() -> None:
+    events = [*regular_orders("c1", 10, 6), an_email("c1", day(52), "unsubscribed")]
+    decisions = run(events, until=day(100))
+    assert decisions[0].view["cause"] == "disengagement"
+    assert "email_unsubscribed" in [r["code"] for r in decisions[0].view["reasons"]]
+
+
+def test_falling_order_value_is_declining_orders() -> None:
+    events = [an_order("c1", day(i * 10), amount=100.0 if i < 5 else 10.0) for i in range(8)]
+    decisions = run(events, until=day(200))
+    assert decisions[0].view["cause"] == "declining_value"
+
+
+def test_cancelled_and_refunded_orders_are_not_purchases() -> None:
+    engine = Engine()
+    events = [*regular_orders("c1", 30, 3),
+              an_order("c1", day(61), amount=25.0, status="refunded")]
+    run(events, engine=engine, until=day(62))
+    view = engine.view("c1")
+    assert view is not None
+    assert view["order_count"] == 3
+    assert view["total_spend"] == 50.0
+
+
+def test_value_fields_and_segment() -> None:
+    engine = Engine()
+    run([an_order("c1", day(0), 200.0), an_order("c1", day(30), 100.0)], engine=engine,
+        until=day(31))
+    view = engine.view("c1")
+    assert view is not None
+    assert (view["order_count"], view["total_spend"], view["average_order_value"],
+            view["segment"]) == (2, 300.0, 150.0, "silver")
+    assert view["expected_next_order_at"] > view["last_order_at"]
+
+
+def test_events_older_than_the_lateness_are_rejected() -> None:
+    engine = Engine(Policy(allowed_lateness_seconds=3600))
+    assert engine.process(an_order("c1", day(10))) == []
+    assert engine.process(an_order("c2", day(10) - 1800)) == []
+    late = engine.process(an_order("c3", day(10) - 7200))
+    assert isinstance(late, Rejected)
+    assert late.code == LATE_EVENT
+
+
+def test_duplicate_event_ids_are_ignored_and_counted() -> None:
+    engine = Engine()
+    first = an_order("c1", day(0), event_id="same")
+    run([first, first, an_order("c1", day(30), event_id="same")], engine=engine, until=day(31))
+    assert engine.duplicates == 2
+    assert engine.customers["c1"].orders == 1
+
+
+def test_customers_without_orders_are_never_lost() -> None:
+    events = [an_email("p", day(i * 7), "sent") for i in range(30)]
+    assert run(events, until=day(800)) == []
+
+
+def test_advancing_only_touches_customers_that_are_due() -> None:
+    engine = Engine()
+    run([an_order(f"c{i}", day(0)) for i in range(2000)], engine=engine)
+    run([an_order("soon", day(0)), an_order("soon", day(1))], engine=engine)
+    popped_before = len(engine._queue)
+    decisions = engine.advance(day(10))
+    assert kinds(decisions) == ["at_risk"]
+    assert decisions[0].customer_id == "soon"
+    assert popped_before - len(engine._queue) <= 3  # only 'soon' was touched
+
+
+def test_state_survives_a_record_round_trip_and_restores_the_engine() -> None:
+    events = [*regular_orders("c1", 12, 6), a_call("c1", day(61), reason="complaint"),
+              *regular_orders("c2", 40, 3)]
+    events.sort(key=lambda e: e.at)
+    straight = Engine()
+    expected = run(events, engine=straight) + straight.advance(day(400))
+    partial = Engine()
+    head = run(events[:5], engine=partial)
+    restored = Engine()
+    restored.restore([from_record(to_record(s)) for s in partial.customers.values()],
+                     partial.watermark)
+    tail = run(events[5:], engine=restored) + restored.advance(day(400))
+    assert [(d.kind, d.customer_id, d.at) for d in head + tail] == [
+        (d.kind, d.customer_id, d.at) for d in expected]
+
+
+# -- properties -------------------------------------------------------------------------
+
+rhythms = st.tuples(
+    st.floats(min_value=3, max_value=120),  # usual interval, days
+    st.lists(st.floats(min_value=-0.1, max_value=0.1), min_size=3, max_size=25),  # jitter
+)
+
+
+@given(rhythms)
+def test_a_customer_ordering_on_their_usual_rhythm_is_never_flagged(rhythm) -> None:  # type: ignore[no-untyped-def]
+    """Once three orders have shown the rhythm, keeping to it (within 10 %) flags nothing."""
+    every, jitters = rhythm
+    t, events = 0.0, [an_order("c1", day(0))]
+    for jitter in jitters:
+        t += every * (1 + jitter)
+        events.append(an_order("c1", day(t)))
+    established = events[2].at
+    flagged = [d for d in run(events, until=day(t)) if d.at > established]
+    assert flagged == []
+
+
+random_streams = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),
+        st.floats(min_value=0, max_value=400),
+        st.sampled_from(["order", "sent", "opened", "complaint", "resolved", "missed"]),
+    ),
+    max_size=40,
+)
+
+
+def to_events(spec: list[tuple[str, float, str]]) -> list[Event]:
+    events: list[Event] = []
+    for i, (customer, when, kind) in enumerate(sorted(spec, key=lambda s: s[1])):
+        eid = f"r{i}"
+        at = day(when)
+        if kind == "order":
+            events.append(an_order(customer, at, event_id=eid))
+        elif kind in ("sent", "opened"):
+            events.append(an_email(customer, at, kind, event_id=eid))
+        elif kind == "missed":
+            events.append(a_call(customer, at, "outbound", "missed", "sales", event_id=eid))
+        else:
+            events.append(a_call(customer, at, reason="complaint",
+                                 resolved=kind == "resolved", event_id=eid))
+    return events
+
+
+@given(random_streams)
+def test_at_most_one_at_risk_and_one_lost_per_episode(spec) -> None:  # type: ignore[no-untyped-def]
+    decisions = run(to_events(spec), until=day(900))
+    per_episode = Counter((d.customer_id, d.episode, d.kind) for d in decisions)
+    assert all(count == 1 for count in per_episode.values())
+    for d in decisions:
+        assert (d.previous_status, d.status) in {
+            ("active", "at_risk"), ("active", "lost"), ("at_risk", "lost"),
+            ("at_risk", "active"), ("lost", "active")}
+
+
+@given(random_streams, st.randoms(use_true_random=False))
+def test_reordering_within_the_lateness_gives_the_same_decisions(spec, rnd) -> None:  # type: ignore[no-untyped-def]
+    lateness = 3 * DAY
+    policy = Policy(allowed_lateness_seconds=lateness)
+    events = to_events(spec)
+    shuffled = list(events)
+    # Swap neighbours whose times are within the lateness: arrival order changes only there.
+    for i in range(len(shuffled) - 1):
+        if shuffled[i + 1].at - shuffled[i].at < lateness / 2 and rnd.random() < 0.5:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    in_order = run(events, until=day(900), policy=policy)
+    out_of_order = run(shuffled, until=day(900), policy=policy)
+    assert [(d.kind, d.customer_id, d.at, d.episode) for d in out_of_order] == [
+        (d.kind, d.customer_id, d.at, d.episode) for d in in_order]
+
+
+@given(random_streams, st.lists(st.floats(min_value=0, max_value=500), min_size=2, max_size=8))
+def test_risk_never_falls_while_a_customer_stays_silent(spec, offsets) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine()
+    events = to_events(spec)
+    run(events, engine=engine)
+    last = max((e.at for e in events), default=day(0))
+    risks: dict[str, list[float]] = {}
+    for offset in sorted(offsets):
+        engine.advance(last + offset * DAY)
+        for customer in engine.customers:
+            view = engine.view(customer)
+            assert view is not None
+            assert 0.0 <= view["risk"] <= 1.0
+            risks.setdefault(customer, []).append(view["risk"])
+    for series in risks.values():
+        assert series == sorted(series)
+
+
+@pytest.mark.parametrize("lateness", [0.0, 3600.0])
+def test_decisions_do_not_depend_on_how_time_is_advanced(lateness: float) -> None:
+    events = [*regular_orders("a", 14, 8), *regular_orders("b", 45, 4, start=3)]
+    events.sort(key=lambda e: e.at)
+    policy = Policy(allowed_lateness_seconds=lateness)
+    at_once = run(events, until=day(700), policy=policy)
+    engine = Engine(policy)
+    stepwise = run(events, engine=engine)
+    for step in range(100, 701, 7):
+        stepwise += engine.advance(day(step))
+    assert [(d.kind, d.customer_id, d.at) for d in stepwise] == [
+        (d.kind, d.customer_id, d.at) for d in at_once]
