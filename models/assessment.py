@@ -54,14 +54,16 @@ class Reason(NamedTuple):
 
 
 def rhythm_of(state: CustomerState) -> Rhythm:
+    """The rhythm the customer was last planned with."""
     return Rhythm(state.mu, state.sd)
 
 
-def expected_next_order_at(state: CustomerState) -> float | None:
+def expected_next_order_at(state: CustomerState, rhythm: Rhythm | None = None) -> float | None:
     """Last order plus the customer's median interval (None before the first order)."""
     if state.last_order_at is None:
         return None
-    return state.last_order_at + math.exp(state.mu) * DAY
+    mu = state.mu if rhythm is None else rhythm.mu
+    return state.last_order_at + math.exp(mu) * DAY
 
 
 def complaint_effective_at(state: CustomerState, policy: Policy) -> float | None:
@@ -116,11 +118,14 @@ def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
     return odds
 
 
-def risk_at(state: CustomerState, t: float, policy: Policy) -> float:
+def risk_at(state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | None = None) -> float:
     """P(the customer will not order again), as judged at event time ``t``."""
     odds = odds_of_leaving(state, t, policy)
     last = state.last_order_at
-    alive = 1.0 if last is None else survival(rhythm_of(state), t - last)
+    if last is None:
+        return odds / (odds + 1.0)
+    rhythm = rhythm or rhythm_of(state)
+    alive = survival(rhythm.mu, rhythm.sd, t - last)
     return odds / (odds + alive)
 
 
@@ -128,9 +133,8 @@ def _crossing_time(state: CustomerState, odds: float, threshold: float) -> float
     """When silence makes risk reach ``threshold`` (never before the expected order)."""
     assert state.last_order_at is not None
     target = odds * (1.0 - threshold) / threshold
-    rhythm = rhythm_of(state)
-    silence = silence_for_survival(rhythm, max(target, _SMALLEST_SURVIVAL))
-    return state.last_order_at + max(silence, rhythm.median_days * DAY)
+    silence = silence_for_survival(state.mu, state.sd, max(target, _SMALLEST_SURVIVAL))
+    return state.last_order_at + max(silence, math.exp(state.mu) * DAY)
 
 
 def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | None]:
@@ -165,16 +169,19 @@ def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | N
     return target, (None if wake == math.inf else wake)
 
 
-def reasons_at(state: CustomerState, t: float, policy: Policy) -> list[Reason]:
+def reasons_at(
+    state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | None = None
+) -> list[Reason]:
     """Every reason that holds at ``t``, each with a short human-readable detail."""
     reasons: list[Reason] = []
-    expected = expected_next_order_at(state)
+    rhythm = rhythm or rhythm_of(state)
+    expected = expected_next_order_at(state, rhythm)
     if expected is not None and state.last_order_at is not None and t > expected:
         reasons.append(
             Reason(
                 OVERDUE_ORDER,
                 f"no order for {(t - state.last_order_at) / DAY:.0f} days; "
-                f"usually every {math.exp(state.mu):.0f} days, expected by {_day(expected)}",
+                f"usually every {rhythm.median_days:.0f} days, expected by {_day(expected)}",
             )
         )
     if declining_frequency(state, policy):

@@ -99,15 +99,20 @@ def seen_before(state: CustomerState, event_id: str, memory: int) -> bool:
     return False
 
 
-def record(state: CustomerState, event: Event, policy: Policy, population: Population) -> None:
-    """Fold one event into the customer's state."""
+def record(state: CustomerState, event: Event, policy: Policy, population: Population) -> bool:
+    """Fold one event into the customer's state.
+
+    Returns whether the event can change the customer's judgement (risk, reasons or
+    deadlines); most email events cannot, and the engine skips re-planning for them.
+    """
     if type(event) is OrderRecorded:
         _record_order(state, event, policy, population)
-    elif type(event) is EmailRecorded:
-        _record_email(state, event)
-    else:
-        assert type(event) is CallRecorded
-        _record_call(state, event)
+        return True
+    if type(event) is EmailRecorded:
+        return _record_email(state, event, policy)
+    assert type(event) is CallRecorded
+    _record_call(state, event)
+    return True
 
 
 def _record_order(
@@ -130,22 +135,30 @@ def _record_order(
         state.recent_amount = weight * order.amount + (1.0 - weight) * state.recent_amount
     state.orders += 1
     state.last_order_at = order.at
+    state.total_spend += order.amount
     # Ordering again answers a complaint as far as churn goes: they stayed.
     state.open_issues = 0
     state.issue_opened_at = None
-    state.total_spend += order.amount
 
 
-def _record_email(state: CustomerState, email: EmailRecorded) -> None:
+def _record_email(state: CustomerState, email: EmailRecorded, policy: Policy) -> bool:
     action = email.action
+    threshold = policy.disengaged_after_sends
     if action == "sent":
         state.sends_since_engaged += 1
-    elif action == "opened" or action == "clicked":
+        return state.sends_since_engaged == threshold and state.last_engaged_at is not None
+    if action == "opened" or action == "clicked":
+        was_disengaged = state.sends_since_engaged >= threshold
+        first_engagement = state.last_engaged_at is None
         state.last_engaged_at = email.at
         state.sends_since_engaged = 0
-    elif action == "unsubscribed":
+        return was_disengaged and not first_engagement
+    if action == "unsubscribed":
+        already = state.unsubscribed
         state.unsubscribed = True
+        return not already
     # A bounce tells us about the mailbox, not the customer's intent.
+    return False
 
 
 def _record_call(state: CustomerState, call: CallRecorded) -> None:

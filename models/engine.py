@@ -8,6 +8,8 @@ Processing strictly in ``(time, events-before-wake-ups, customer, kind, event_id
 makes the outcome independent of arrival order within the lateness, and advancing costs
 O(due · log n), never a scan of all customers.
 
+Three queues feed that order: a FIFO of events that arrived in order (the common case,
+O(1) each), a heap of stragglers that arrived out of order, and a heap of wake-ups.
 Wake-up entries are lazy: a customer's ``due_at`` is authoritative and stale heap entries
 are skipped when popped (and compacted away when they pile up).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -31,7 +34,7 @@ from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view
 from models.events import KIND_RANK, Event, OrderRecorded
 from models.parse import LATE_EVENT, Rejected
 from models.policy import Policy
-from models.rhythm import Population, predict
+from models.rhythm import Population, Rhythm, predict
 
 _EVENT, _WAKE = 0, 1
 _DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
@@ -47,8 +50,11 @@ class Engine:
         self.watermark = -math.inf
         self.newest_event_at = -math.inf
         self.duplicates = 0
-        self._queue: list[tuple[Any, ...]] = []
+        self._arrivals: deque[tuple[Any, ...]] = deque()  # in key order
+        self._stragglers: list[tuple[Any, ...]] = []  # heap
+        self._wakes: list[tuple[Any, ...]] = []  # heap
         self._seq = 0
+        self._lateness = self.policy.allowed_lateness_seconds
 
     # -- input -------------------------------------------------------------------------
 
@@ -76,12 +82,16 @@ class Engine:
             state.pending = [event]
         else:
             state.pending.append(event)
-        heapq.heappush(
-            self._queue, (at, _EVENT, customer_id, KIND_RANK[type(event)], event.event_id, event)
-        )
+        entry = (at, _EVENT, customer_id, KIND_RANK[type(event)], event.event_id, event)
+        arrivals = self._arrivals
+        if not arrivals or entry > arrivals[-1]:
+            arrivals.append(entry)
+        else:
+            heapq.heappush(self._stragglers, entry)
         if at > self.newest_event_at:
             self.newest_event_at = at
-        return self._run_until(max(self.watermark, at - self.policy.allowed_lateness_seconds))
+        watermark = at - self._lateness
+        return self._run_until(watermark if watermark > self.watermark else self.watermark)
 
     def advance(self, to: float) -> list[Decision]:
         """Event time has reached ``to``: apply and fire everything due up to it."""
@@ -96,16 +106,21 @@ class Engine:
         state = self.customers.get(customer_id)
         if state is None:
             return None
-        return customer_view(state, self._now(), self.policy)
+        return customer_view(state, self._now(), self.policy, self._current_rhythm(state))
 
     def views(self) -> Iterator[dict[str, Any]]:
         """Every customer's picture at the watermark, in first-seen order."""
         now = self._now()
         for state in self.customers.values():
-            yield customer_view(state, now, self.policy)
+            yield customer_view(state, now, self.policy, self._current_rhythm(state))
 
     def pending_events(self) -> int:
-        return sum(1 for entry in self._queue if entry[1] == _EVENT)
+        """Events filed but not applied yet (waiting for the watermark)."""
+        return len(self._arrivals) + len(self._stragglers)
+
+    def scheduled_wakes(self) -> int:
+        """Wake-up entries in the index, stale ones included."""
+        return len(self._wakes)
 
     def restore(self, states: Iterable[CustomerState], watermark: float) -> None:
         """Rebuild the engine from persisted customer states (the worker's recovery)."""
@@ -114,14 +129,15 @@ class Engine:
             self.customers[state.customer_id] = state
             self.population.replace([], state.intervals)
             for event in state.pending or ():
-                self._queue.append(
+                self._stragglers.append(
                     (event.at, _EVENT, state.customer_id, KIND_RANK[type(event)],
                      event.event_id, event)
                 )
                 self.newest_event_at = max(self.newest_event_at, event.at)
             if state.due_at is not None:
-                self._queue.append(self._wake_entry(state.due_at, state.customer_id))
-        heapq.heapify(self._queue)
+                self._wakes.append(self._wake_entry(state.due_at, state.customer_id))
+        heapq.heapify(self._stragglers)
+        heapq.heapify(self._wakes)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -131,29 +147,43 @@ class Engine:
     def _run_until(self, watermark: float) -> list[Decision]:
         self.watermark = watermark
         decisions: list[Decision] = []
-        queue = self._queue
+        arrivals, stragglers, wakes = self._arrivals, self._stragglers, self._wakes
         customers = self.customers
-        while queue and queue[0][0] <= watermark:
-            entry = heapq.heappop(queue)
+        while True:
+            # The smallest head of the three queues, if it is due.
+            entry = arrivals[0] if arrivals else None
+            source = arrivals
+            if stragglers and (entry is None or stragglers[0] < entry):
+                entry, source = stragglers[0], stragglers
+            if wakes and (entry is None or wakes[0] < entry):
+                entry, source = wakes[0], wakes
+            if entry is None or entry[0] > watermark:
+                break
+            if source is arrivals:
+                arrivals.popleft()
+            else:
+                heapq.heappop(source)  # type: ignore[arg-type]
             state = customers[entry[2]]
             if entry[1] == _EVENT:
                 event = entry[5]
                 pending = state.pending
-                assert pending is not None
-                pending.remove(event)
+                if pending[0] is event:
+                    del pending[0]
+                else:
+                    pending.remove(event)
                 if not pending:
                     state.pending = None
                 self._apply(state, event, decisions)
             elif state.due_at == entry[0]:
                 state.due_at = None
-                self._refresh_rhythm(state)
                 self._replan(state, entry[0], decisions)
-        if len(queue) > 100_000 and len(queue) > 3 * len(customers):
+        if len(wakes) > 100_000 and len(wakes) > 3 * len(customers):
             self._compact()
         return decisions
 
     def _apply(self, state: CustomerState, event: Event, decisions: list[Decision]) -> None:
-        record(state, event, self.policy, self.population)
+        if not record(state, event, self.policy, self.population):
+            return
         at = event.at
         if type(event) is OrderRecorded and event.status == "placed":
             self._refresh_rhythm(state)
@@ -175,10 +205,13 @@ class Engine:
         if wake != state.due_at:
             state.due_at = wake
             if wake is not None:
-                heapq.heappush(self._queue, self._wake_entry(wake, state.customer_id))
+                heapq.heappush(self._wakes, self._wake_entry(wake, state.customer_id))
+
+    def _current_rhythm(self, state: CustomerState) -> Rhythm:
+        return predict(state.intervals, self.population, self.policy)
 
     def _refresh_rhythm(self, state: CustomerState) -> None:
-        rhythm = predict(state.intervals, self.population, self.policy)
+        rhythm = self._current_rhythm(state)
         state.mu = rhythm.mu
         state.sd = rhythm.sd
 
@@ -200,14 +233,11 @@ class Engine:
     def _compact(self) -> None:
         """Drop stale wake-up entries (lazy deletion leaves them behind)."""
         live: list[tuple[Any, ...]] = []
-        woken: set[str] = set()
-        for entry in self._queue:
-            if entry[1] == _EVENT:
-                live.append(entry)
-                continue
+        kept: set[str] = set()
+        for entry in self._wakes:
             customer_id = entry[2]
-            if self.customers[customer_id].due_at == entry[0] and customer_id not in woken:
-                woken.add(customer_id)
+            if self.customers[customer_id].due_at == entry[0] and customer_id not in kept:
+                kept.add(customer_id)
                 live.append(entry)
         heapq.heapify(live)
-        self._queue = live
+        self._wakes = live

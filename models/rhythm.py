@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 from models.policy import DAY, Policy
@@ -110,20 +111,26 @@ def predict(window: list[float], population: Population, policy: Policy) -> Rhyt
     return Rhythm(mu, math.sqrt(within + 1.0 / precision))
 
 
-def survival(rhythm: Rhythm, silence_seconds: float) -> float:
-    """P(the next interval is longer than ``silence_seconds``) for a customer still buying."""
+def survival(mu: float, sd: float, silence_seconds: float) -> float:
+    """P(the next interval is longer than ``silence_seconds``) for a customer still buying,
+    whose log-day intervals are N(mu, sd^2)."""
     if silence_seconds <= 0.0:
         return 1.0
-    z = (math.log(silence_seconds / DAY) - rhythm.mu) / rhythm.sd
+    z = (math.log(silence_seconds / DAY) - mu) / sd
     return 0.5 * math.erfc(z / _SQRT2)
 
 
-def silence_for_survival(rhythm: Rhythm, target: float) -> float:
-    """Seconds of silence after which :func:`survival` falls to ``target`` (0 < target < 1)."""
+def silence_for_survival(mu: float, sd: float, target: float) -> float:
+    """Seconds of silence after which :func:`survival` falls to ``target`` (0 < target)."""
     if target >= 1.0:
         return 0.0
-    z = _STANDARD_NORMAL.inv_cdf(1.0 - target)
-    return math.exp(rhythm.mu + rhythm.sd * z) * DAY
+    return math.exp(mu + sd * _upper_quantile(target)) * DAY
+
+
+@lru_cache(maxsize=8192)
+def _upper_quantile(tail: float) -> float:
+    # Few distinct tails occur (odds depend on order count and a handful of flags).
+    return _STANDARD_NORMAL.inv_cdf(1.0 - tail)
 
 
 def log_interval_days(seconds: float) -> float:
