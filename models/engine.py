@@ -50,6 +50,9 @@ class Engine:
         self.watermark = -math.inf
         self.newest_event_at = -math.inf
         self.duplicates = 0
+        # Customers whose state changed since the caller last cleared this set (the
+        # streaming worker writes exactly these to its changelogged table).
+        self.touched: set[str] = set()
         self._arrivals: deque[tuple[Any, ...]] = deque()  # in key order
         self._stragglers: list[tuple[Any, ...]] = []  # heap
         self._wakes: list[tuple[Any, ...]] = []  # heap
@@ -75,6 +78,7 @@ class Engine:
         state = self.customers.get(customer_id)
         if state is None:
             state = self.customers[customer_id] = CustomerState(customer_id)
+        self.touched.add(customer_id)
         if seen_before(state, event.event_id, self.policy.dedup_memory):
             self.duplicates += 1
             return []
@@ -165,6 +169,7 @@ class Engine:
                 heapq.heappop(source)  # type: ignore[arg-type]
             state = customers[entry[2]]
             if entry[1] == _EVENT:
+                self.touched.add(entry[2])
                 event = entry[5]
                 pending = state.pending
                 if pending[0] is event:
@@ -175,6 +180,7 @@ class Engine:
                     state.pending = None
                 self._apply(state, event, decisions)
             elif state.due_at == entry[0]:
+                self.touched.add(entry[2])
                 state.due_at = None
                 self._replan(state, entry[0], decisions)
         if len(wakes) > 100_000 and len(wakes) > 3 * len(customers):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,15 +20,12 @@ from config.settings import ConfigError, Settings, load_settings
 from models.decisions import Decision
 from models.engine import Engine
 from models.parse import parse_time_argument
+from streams.errors import EXIT_OK, EXIT_USAGE, UsageError
 from streams.progress import Progress
 from streams.replay import InputFile, encode_decision, replay
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """A problem with the arguments or files the user gave; the message says which."""
+# Modules that add subcommands: each has ``register(commands)`` taking the subparsers.
+COMMAND_MODULES: tuple[Callable[[Any], None], ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay_cmd.add_argument("--config", metavar="PATH", help="TOML settings file")
     replay_cmd.set_defaults(run=run_replay)
+    for register in COMMAND_MODULES:
+        register(commands)
     return parser
 
 
