@@ -1,0 +1,73 @@
+"""The output contract: CloudEvents shape, deterministic ids, customer views."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.decisions import decision_id, format_time, to_cloudevent
+from models.engine import Engine
+from models.policy import Policy
+from tests.builders import a_call, an_email, an_order, day
+from tests.schemas import assert_valid
+
+
+def decisions_for_a_lapsed_customer():  # type: ignore[no-untyped-def]
+    engine = Engine()
+    out = []
+    for i in range(6):
+        out += engine.process(an_order("c1", day(i * 20)))
+    out += engine.process(an_email("c1", day(101), "unsubscribed"))
+    out += engine.advance(day(300))
+    out += engine.process(an_order("c1", day(301)))
+    out += engine.advance(day(302))
+    return out
+
+
+def test_every_decision_is_a_valid_cloudevent() -> None:
+    decisions = decisions_for_a_lapsed_customer()
+    assert [d.kind for d in decisions] == ["at_risk", "lost", "recovered"]
+    for decision in decisions:
+        event = to_cloudevent(decision, "urn:test")
+        assert_valid("decision.cloudevent", event)
+        assert event["type"] == f"churnwatch.customer.{decision.kind}"
+        assert event["subject"] == "c1"
+        assert event["time"] == format_time(decision.at)
+        assert event["data"]["previous_status"] == decision.previous_status
+
+
+def test_ids_are_deterministic_and_distinct_per_decision() -> None:
+    first = [to_cloudevent(d, "urn:a")["id"] for d in decisions_for_a_lapsed_customer()]
+    second = [to_cloudevent(d, "urn:b")["id"] for d in decisions_for_a_lapsed_customer()]
+    assert first == second
+    assert len(set(first)) == 3
+    assert decision_id("c1", "lost", 1) != decision_id("c1", "lost", 2)
+    assert decision_id("c1", "lost", 1) != decision_id("c2", "lost", 1)
+
+
+def test_customer_views_validate_for_every_kind_of_customer() -> None:
+    engine = Engine()
+    engine.process(an_email("prospect", day(0), "opened"))
+    engine.process(a_call("caller", day(0), reason="complaint"))
+    for i in range(4):
+        engine.process(an_order("buyer", day(i * 7), amount=1400.0))
+    engine.advance(day(60))
+    views = {v["customer_id"]: v for v in engine.views()}
+    for view in views.values():
+        assert_valid("customer-view", view)
+    assert views["prospect"]["last_order_at"] is None
+    assert views["caller"]["status"] == "at_risk"
+    assert views["buyer"]["segment"] == "platinum"
+
+
+def test_time_format_is_rfc3339_utc_with_milliseconds() -> None:
+    assert format_time(day(0)) == "2025-01-01T00:00:00.000Z"
+    assert format_time(None) is None
+
+
+@pytest.mark.parametrize("spend", [0.0, 249.99, 250.0, 999.0, 1000.0, 10_000.0])
+def test_segments_follow_the_configured_tiers(spend: float) -> None:
+    expected = (
+        "platinum" if spend >= 5000 else "gold" if spend >= 1000 else
+        "silver" if spend >= 250 else "bronze"
+    )
+    assert Policy().segment_for(spend) == expected
