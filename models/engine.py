@@ -134,8 +134,14 @@ class Engine:
             self.population.replace([], state.intervals)
             for event in state.pending or ():
                 self._stragglers.append(
-                    (event.at, _EVENT, state.customer_id, KIND_RANK[type(event)],
-                     event.event_id, event)
+                    (
+                        event.at,
+                        _EVENT,
+                        state.customer_id,
+                        KIND_RANK[type(event)],
+                        event.event_id,
+                        event,
+                    )
                 )
                 self.newest_event_at = max(self.newest_event_at, event.at)
             if state.due_at is not None:
@@ -155,23 +161,24 @@ class Engine:
         customers = self.customers
         while True:
             # The smallest head of the three queues, if it is due.
-            entry = arrivals[0] if arrivals else None
-            source = arrivals
+            entry: tuple[Any, ...] | None = arrivals[0] if arrivals else None
+            heap: list[tuple[Any, ...]] | None = None
             if stragglers and (entry is None or stragglers[0] < entry):
-                entry, source = stragglers[0], stragglers
+                entry, heap = stragglers[0], stragglers
             if wakes and (entry is None or wakes[0] < entry):
-                entry, source = wakes[0], wakes
+                entry, heap = wakes[0], wakes
             if entry is None or entry[0] > watermark:
                 break
-            if source is arrivals:
+            if heap is None:
                 arrivals.popleft()
             else:
-                heapq.heappop(source)  # type: ignore[arg-type]
+                heapq.heappop(heap)
             state = customers[entry[2]]
             if entry[1] == _EVENT:
                 self.touched.add(entry[2])
                 event = entry[5]
                 pending = state.pending
+                assert pending is not None
                 if pending[0] is event:
                     del pending[0]
                 else:

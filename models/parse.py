@@ -7,6 +7,7 @@ The contract itself is documented in ``docs/events.md`` and ``schemas/input-even
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -57,7 +58,7 @@ class Rejected(NamedTuple):
         return f"{self.code}: {self.detail}"
 
 
-class _Invalid(Exception):
+class _InvalidError(Exception):
     """Internal: carries a rejection out of the field helpers."""
 
     def __init__(self, code: str, detail: str) -> None:
@@ -81,24 +82,24 @@ def event_from_dict(obj: dict[str, Any], default_type: str | None = None) -> Eve
     try:
         event_type = obj.get("event_type", default_type)
         if event_type is None:
-            raise _Invalid(MISSING_FIELD, "missing field 'event_type'")
+            raise _InvalidError(MISSING_FIELD, "missing field 'event_type'")
         builder = _BUILDERS.get(event_type) if isinstance(event_type, str) else None
         if builder is None:
-            raise _Invalid(
+            raise _InvalidError(
                 UNKNOWN_EVENT_TYPE,
                 f"event_type {event_type!r} is not one of 'order', 'email', 'call'",
             )
         event_id = _required_string(obj, "event_id")
         customer_id = _required_string(obj, "customer_id")
         if len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
-            raise _Invalid(
+            raise _InvalidError(
                 INVALID_FIELD,
                 f"customer_id is {len(customer_id)} characters, at most "
                 f"{MAX_CUSTOMER_ID_LENGTH} allowed",
             )
         at = parse_time(obj.get("occurred_at", _MISSING), "occurred_at")
         return builder(obj, event_id, customer_id, at)
-    except _Invalid as invalid:
+    except _InvalidError as invalid:
         return invalid.rejection
 
 
@@ -108,29 +109,29 @@ _MISSING: Any = object()
 def parse_time(value: Any, field: str = "time") -> float:
     """RFC 3339 with an offset, or integer epoch milliseconds -> epoch seconds."""
     if value is _MISSING or value is None:
-        raise _Invalid(MISSING_FIELD, f"missing field {field!r}")
+        raise _InvalidError(MISSING_FIELD, f"missing field {field!r}")
     if isinstance(value, str):
         if len(value) < 20 or value[10] not in "Tt ":
-            raise _Invalid(
+            raise _InvalidError(
                 INVALID_TIME,
                 f"{field} {value!r} is not an RFC 3339 timestamp with offset",
             )
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise _Invalid(
+            raise _InvalidError(
                 INVALID_TIME, f"{field} {value!r} is not an RFC 3339 timestamp with offset"
             ) from None
         if parsed.tzinfo is None:
-            raise _Invalid(INVALID_TIME, f"{field} {value!r} has no UTC offset")
+            raise _InvalidError(INVALID_TIME, f"{field} {value!r} has no UTC offset")
         return parsed.timestamp()
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= _MAX_EPOCH_MS:
-            raise _Invalid(
+            raise _InvalidError(
                 INVALID_TIME, f"{field} {value} is outside 1970..2200 in epoch milliseconds"
             )
         return value / 1000.0
-    raise _Invalid(
+    raise _InvalidError(
         INVALID_TIME,
         f"{field} must be an RFC 3339 string or integer epoch milliseconds, "
         f"got {type(value).__name__}",
@@ -141,27 +142,27 @@ def parse_time_argument(value: str) -> float:
     """Parse a user-supplied RFC 3339 time (CLI flags); raises ValueError with a message."""
     try:
         return parse_time(value, "time")
-    except _Invalid as invalid:
+    except _InvalidError as invalid:
         raise ValueError(invalid.rejection.detail) from None
 
 
 def _required_string(obj: dict[str, Any], field: str) -> str:
     value = obj.get(field)
     if value is None:
-        raise _Invalid(MISSING_FIELD, f"missing field {field!r}")
+        raise _InvalidError(MISSING_FIELD, f"missing field {field!r}")
     if not isinstance(value, str):
-        raise _Invalid(INVALID_FIELD, f"{field} must be a string, got {type(value).__name__}")
+        raise _InvalidError(INVALID_FIELD, f"{field} must be a string, got {type(value).__name__}")
     if not value:
-        raise _Invalid(INVALID_FIELD, f"{field} must not be empty")
+        raise _InvalidError(INVALID_FIELD, f"{field} must not be empty")
     return value
 
 
 def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], default: str | None) -> str:
     value = obj.get(field, default)
     if value is None:
-        raise _Invalid(MISSING_FIELD, f"missing field {field!r}")
+        raise _InvalidError(MISSING_FIELD, f"missing field {field!r}")
     if value not in allowed or not isinstance(value, str):
-        raise _Invalid(
+        raise _InvalidError(
             INVALID_FIELD, f"{field} {value!r} is not one of {', '.join(sorted(allowed))}"
         )
     return value
@@ -171,14 +172,14 @@ def _order(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> O
     order_id = _required_string(obj, "order_id")
     amount = obj.get("amount")
     if amount is None:
-        raise _Invalid(MISSING_FIELD, "missing field 'amount'")
+        raise _InvalidError(MISSING_FIELD, "missing field 'amount'")
     if not isinstance(amount, int | float) or isinstance(amount, bool):
-        raise _Invalid(INVALID_FIELD, f"amount must be a number, got {type(amount).__name__}")
+        raise _InvalidError(INVALID_FIELD, f"amount must be a number, got {type(amount).__name__}")
     if amount < 0:
-        raise _Invalid(INVALID_FIELD, f"amount {amount} is negative")
+        raise _InvalidError(INVALID_FIELD, f"amount {amount} is negative")
     currency = _required_string(obj, "currency")
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
-        raise _Invalid(INVALID_FIELD, f"currency {currency!r} is not a 3-letter code")
+        raise _InvalidError(INVALID_FIELD, f"currency {currency!r} is not a 3-letter code")
     status = _choice(obj, "status", ORDER_STATUSES, "placed")
     return OrderRecorded(event_id, customer_id, at, order_id, float(amount), currency, status)
 
@@ -187,7 +188,9 @@ def _email(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> E
     action = _choice(obj, "action", EMAIL_ACTIONS, None)
     campaign = obj.get("campaign_id")
     if campaign is not None and not isinstance(campaign, str):
-        raise _Invalid(INVALID_FIELD, f"campaign_id must be a string, got {type(campaign).__name__}")
+        raise _InvalidError(
+            INVALID_FIELD, f"campaign_id must be a string, got {type(campaign).__name__}"
+        )
     return EmailRecorded(event_id, customer_id, at, action, campaign)
 
 
@@ -197,8 +200,12 @@ def _call(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> Ca
     reason = _choice(obj, "reason", CALL_REASONS, None)
     resolved = obj.get("resolved")
     if resolved is not None and not isinstance(resolved, bool):
-        raise _Invalid(INVALID_FIELD, f"resolved must be true or false, got {resolved!r}")
+        raise _InvalidError(INVALID_FIELD, f"resolved must be true or false, got {resolved!r}")
     return CallRecorded(event_id, customer_id, at, direction, outcome, reason, resolved)
 
 
-_BUILDERS = {"order": _order, "email": _email, "call": _call}
+_BUILDERS: dict[str, Callable[[dict[str, Any], str, str, float], Event]] = {
+    "order": _order,
+    "email": _email,
+    "call": _call,
+}

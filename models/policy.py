@@ -55,7 +55,9 @@ class Policy:
     dedup_memory: int = 8
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.at_risk_risk < self.lost_risk < 1.0, "need 0 < at_risk_risk < lost_risk < 1")
+        _check(
+            0.0 < self.at_risk_risk < self.lost_risk < 1.0, "need 0 < at_risk_risk < lost_risk < 1"
+        )
         _check(self.allowed_lateness_seconds >= 0, "allowed_lateness_seconds must be >= 0")
         _check(2 <= self.interval_window <= 64, "interval_window must be in 2..64")
         _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")
@@ -90,8 +92,10 @@ class Policy:
         _check(len(self.segments) > 0, "segments must not be empty")
         _check(self.segments[0][1] == 0.0, "the first segment must start at spend 0")
         bounds = [minimum for _, minimum in self.segments]
-        _check(bounds == sorted(bounds) and len(set(bounds)) == len(bounds),
-               "segment minimums must be strictly ascending")
+        _check(
+            bounds == sorted(bounds) and len(set(bounds)) == len(bounds),
+            "segment minimums must be strictly ascending",
+        )
 
     def segment_for(self, total_spend: float) -> str:
         """The highest segment whose minimum spend is reached."""

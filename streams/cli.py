@@ -148,7 +148,7 @@ def _open_output(
     if name is None or name == "-":
         return default if name is None else sys.stdout.buffer
     try:
-        return stack.enter_context(open(name, "wb", buffering=1 << 20))  # noqa: SIM115
+        return stack.enter_context(open(name, "wb", buffering=1 << 20))
     except OSError as exc:
         raise UsageError(f"cannot write {name}: {exc.strerror}") from None
 

@@ -68,7 +68,12 @@ def encode_decision(decision: Decision, source: str) -> bytes:
 
 def dead_letter_record(file: str, line: int, rejection: Rejected, raw: bytes) -> dict[str, Any]:
     """The dead-letter line for a rejected input: reason plus the original bytes."""
-    record: dict[str, Any] = {"file": file, "line": line, "error": str(rejection), "code": rejection.code}
+    record: dict[str, Any] = {
+        "file": file,
+        "line": line,
+        "error": str(rejection),
+        "code": rejection.code,
+    }
     text = raw.rstrip(b"\r\n")
     try:
         record["raw"] = text.decode("utf-8")
@@ -93,25 +98,25 @@ def replay(
         if progress is not None:
             progress.start_file(source.name, source.handle)
         number = 0
-        for number, line in enumerate(source.handle, 1):  # noqa: B007 (used after the loop)
+        for number, line in enumerate(source.handle, 1):
             parsed = parse_event(line)
-            if type(parsed) is Rejected:
+            if isinstance(parsed, Rejected):
                 if not line.strip():
                     summary.blank += 1  # blank lines are not events
                     continue
                 summary.rejected[parsed.code] += 1
                 dead_letter(dead_letter_record(source.name, number, parsed, line))
                 continue
-            event: Event = parsed  # type: ignore[assignment]
+            event: Event = parsed
             if until is not None and event.at > until:
                 summary.after_until += 1
                 continue
             outcome = process(event)
-            if type(outcome) is Rejected:
+            if isinstance(outcome, Rejected):
                 summary.rejected[outcome.code] += 1
                 dead_letter(dead_letter_record(source.name, number, outcome, line))
                 continue
-            for decision in outcome:  # type: ignore[union-attr]
+            for decision in outcome:
                 summary.decisions[decision.kind] += 1
                 emit(decision)
             if progress is not None and number & 0xFFFF == 0:

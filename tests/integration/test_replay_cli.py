@@ -16,19 +16,31 @@ from tests.builders import call_json, email_json, line, order_json
 from tests.schemas import assert_valid
 
 
-def churnwatch(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-               cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def churnwatch(
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        input=stdin, capture_output=True, timeout=120, env=env, cwd=cwd, check=False,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
     )
 
 
 def orders(customer: str, days: list[int], start_id: int = 0) -> list[dict[str, Any]]:
     return [
-        order_json(event_id=f"{customer}-{i + start_id}", customer_id=customer,
-                   order_id=f"{customer}-o{i}",
-                   occurred_at=f"2025-{1 + d // 28:02d}-{1 + d % 28:02d}T10:00:00Z")
+        order_json(
+            event_id=f"{customer}-{i + start_id}",
+            customer_id=customer,
+            order_id=f"{customer}-o{i}",
+            occurred_at=f"2025-{1 + d // 28:02d}-{1 + d % 28:02d}T10:00:00Z",
+        )
         for i, d in enumerate(days)
     ]
 
@@ -62,7 +74,9 @@ def test_replay_writes_valid_cloudevents_a_snapshot_and_a_summary(
     assert result.returncode == 0, result.stderr
     decisions = read_lines(out)
     assert [(d["subject"], d["type"]) for d in decisions] == [
-        ("weekly", "churnwatch.customer.at_risk"), ("weekly", "churnwatch.customer.lost")]
+        ("weekly", "churnwatch.customer.at_risk"),
+        ("weekly", "churnwatch.customer.lost"),
+    ]
     for decision in decisions:
         assert_valid("decision.cloudevent", decision)
     views = {v["customer_id"]: v for v in read_lines(snap)}
@@ -99,9 +113,7 @@ def test_until_ignores_later_events_and_advances_the_clock(history: Path) -> Non
     assert kinds.count("churnwatch.customer.lost") == 2  # monthly has gone silent too
 
 
-def test_every_kind_of_bad_line_is_dead_lettered_and_the_run_carries_on(
-    tmp_path: Path
-) -> None:
+def test_every_kind_of_bad_line_is_dead_lettered_and_the_run_carries_on(tmp_path: Path) -> None:
     good = orders("c1", [0, 7, 14])
     bad_lines = [
         b"this is not json\n",
@@ -119,16 +131,30 @@ def test_every_kind_of_bad_line_is_dead_lettered_and_the_run_carries_on(
     source = tmp_path / "mixed.jsonl"
     source.write_bytes(data)
     dead = tmp_path / "dead.jsonl"
-    result = churnwatch("replay", str(source), "--dead-letter", str(dead),
-                        "--snapshot", str(tmp_path / "snap.jsonl"))
+    result = churnwatch(
+        "replay",
+        str(source),
+        "--dead-letter",
+        str(dead),
+        "--snapshot",
+        str(tmp_path / "snap.jsonl"),
+    )
     assert result.returncode == 0
     letters = read_lines(dead)
     for letter in letters:
         assert_valid("dead-letter", letter)
     assert [(d["line"], d["code"]) for d in letters] == [
-        (3, "invalid_json"), (4, "not_an_object"), (5, "unknown_event_type"),
-        (6, "missing_field"), (7, "invalid_field"), (8, "invalid_time"),
-        (9, "invalid_field"), (10, "invalid_field"), (11, "invalid_json"), (12, "late_event")]
+        (3, "invalid_json"),
+        (4, "not_an_object"),
+        (5, "unknown_event_type"),
+        (6, "missing_field"),
+        (7, "invalid_field"),
+        (8, "invalid_time"),
+        (9, "invalid_field"),
+        (10, "invalid_field"),
+        (11, "invalid_json"),
+        (12, "late_event"),
+    ]
     assert letters[0]["raw"] == "this is not json"
     assert "raw_base64" in letters[8]
     assert "amount -3 is negative" in letters[4]["error"]
@@ -155,8 +181,9 @@ def test_files_are_replayed_in_the_order_given(tmp_path: Path) -> None:
     first.write_bytes(b"".join(line(e) for e in events[:2]))
     second.write_bytes(b"".join(line(e) for e in events[2:]))
     both = churnwatch("replay", str(first), str(second), "--until", "2025-12-01T00:00:00Z")
-    reversed_order = churnwatch("replay", str(second), str(first),
-                                "--dead-letter", str(tmp_path / "dead.jsonl"))
+    reversed_order = churnwatch(
+        "replay", str(second), str(first), "--dead-letter", str(tmp_path / "dead.jsonl")
+    )
     assert both.returncode == reversed_order.returncode == 0
     assert len(both.stdout.splitlines()) == 2
     assert len(read_lines(tmp_path / "dead.jsonl")) == 2  # a's events are late after b's

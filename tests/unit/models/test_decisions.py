@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from models.decisions import decision_id, format_time, to_cloudevent
+from models.decisions import Decision, decision_id, format_time, to_cloudevent
 from models.engine import Engine
+from models.events import Event
 from models.policy import Policy
 from tests.builders import a_call, an_email, an_order, day
 from tests.schemas import assert_valid
 
 
-def decisions_for_a_lapsed_customer():  # type: ignore[no-untyped-def]
+def decisions_for_a_lapsed_customer() -> list[Decision]:
     engine = Engine()
-    out = []
-    for i in range(6):
-        out += engine.process(an_order("c1", day(i * 20)))
-    out += engine.process(an_email("c1", day(101), "unsubscribed"))
+    out: list[Decision] = []
+    events: list[Event] = [an_order("c1", day(i * 20)) for i in range(6)]
+    events.append(an_email("c1", day(101), "unsubscribed"))
+    for event in events:
+        outcome = engine.process(event)
+        assert isinstance(outcome, list)
+        out += outcome
     out += engine.advance(day(300))
-    out += engine.process(an_order("c1", day(301)))
-    out += engine.advance(day(302))
+    outcome = engine.process(an_order("c1", day(301)))
+    assert isinstance(outcome, list)
+    out += outcome + engine.advance(day(302))
     return out
 
 
@@ -67,7 +72,12 @@ def test_time_format_is_rfc3339_utc_with_milliseconds() -> None:
 @pytest.mark.parametrize("spend", [0.0, 249.99, 250.0, 999.0, 1000.0, 10_000.0])
 def test_segments_follow_the_configured_tiers(spend: float) -> None:
     expected = (
-        "platinum" if spend >= 5000 else "gold" if spend >= 1000 else
-        "silver" if spend >= 250 else "bronze"
+        "platinum"
+        if spend >= 5000
+        else "gold"
+        if spend >= 1000
+        else "silver"
+        if spend >= 250
+        else "bronze"
     )
     assert Policy().segment_for(spend) == expected

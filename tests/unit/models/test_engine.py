@@ -18,8 +18,12 @@ from models.policy import DAY, Policy
 from tests.builders import a_call, an_email, an_order, day
 
 
-def run(events: Iterable[Event], until: float | None = None, policy: Policy | None = None,
-        engine: Engine | None = None) -> list[Decision]:
+def run(
+    events: Iterable[Event],
+    until: float | None = None,
+    policy: Policy | None = None,
+    engine: Engine | None = None,
+) -> list[Decision]:
     engine = engine or Engine(policy)
     decisions: list[Decision] = []
     for event in events:
@@ -60,7 +64,10 @@ def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
     assert kinds(decisions) == ["recovered"]
     recovered = decisions[0]
     assert (recovered.previous_status, recovered.status, recovered.episode) == (
-        "at_risk", "active", 1)
+        "at_risk",
+        "active",
+        1,
+    )
     assert engine.customers["c1"].episode == 2
     later = run([], until=day(201 + 400), engine=engine)
     assert [(d.kind, d.episode) for d in later] == [("at_risk", 2), ("lost", 2)]
@@ -99,17 +106,23 @@ def test_each_reason_that_holds_is_listed_with_a_detail() -> None:
     events += [a_call("c1", day(58 + i), "outbound", "missed", "sales") for i in range(3)]
     events += [a_call("c1", day(61), "inbound", "answered", "inquiry")]
     events += [a_call("c1", day(61.5), "outbound", "missed", "sales") for _ in range(1)]
-    events += [a_call("c1", day(61.6 + i / 10), "outbound", "voicemail", "sales")
-               for i in range(2)]
+    events += [a_call("c1", day(61.6 + i / 10), "outbound", "voicemail", "sales") for i in range(2)]
     engine = Engine()
     decisions = run(events, until=day(120), engine=engine)
     assert kinds(decisions) == ["at_risk", "lost"]
     assert {r["code"] for r in decisions[0].view["reasons"]} >= {
-        "overdue_order", "email_disengaged", "calls_unanswered"}
+        "overdue_order",
+        "email_disengaged",
+        "calls_unanswered",
+    }
     view = engine.view("c1")
     assert view is not None
     assert {r["code"] for r in view["reasons"]} == {
-        "overdue_order", "email_disengaged", "calls_unanswered", "inquiry_without_order"}
+        "overdue_order",
+        "email_disengaged",
+        "calls_unanswered",
+        "inquiry_without_order",
+    }
     assert all(r["detail"] for r in view["reasons"])
 
 
@@ -128,8 +141,7 @@ def test_falling_order_value_is_declining_orders() -> None:
 
 def test_cancelled_and_refunded_orders_are_not_purchases() -> None:
     engine = Engine()
-    events = [*regular_orders("c1", 30, 3),
-              an_order("c1", day(61), amount=25.0, status="refunded")]
+    events = [*regular_orders("c1", 30, 3), an_order("c1", day(61), amount=25.0, status="refunded")]
     run(events, engine=engine, until=day(62))
     view = engine.view("c1")
     assert view is not None
@@ -139,12 +151,19 @@ def test_cancelled_and_refunded_orders_are_not_purchases() -> None:
 
 def test_value_fields_and_segment() -> None:
     engine = Engine()
-    run([an_order("c1", day(0), 200.0), an_order("c1", day(30), 100.0)], engine=engine,
-        until=day(31))
+    run(
+        [an_order("c1", day(0), 200.0), an_order("c1", day(30), 100.0)],
+        engine=engine,
+        until=day(31),
+    )
     view = engine.view("c1")
     assert view is not None
-    assert (view["order_count"], view["total_spend"], view["average_order_value"],
-            view["segment"]) == (2, 300.0, 150.0, "silver")
+    assert (
+        view["order_count"],
+        view["total_spend"],
+        view["average_order_value"],
+        view["segment"],
+    ) == (2, 300.0, 150.0, "silver")
     assert view["expected_next_order_at"] > view["last_order_at"]
 
 
@@ -182,19 +201,24 @@ def test_advancing_only_touches_customers_that_are_due() -> None:
 
 
 def test_state_survives_a_record_round_trip_and_restores_the_engine() -> None:
-    events = [*regular_orders("c1", 12, 6), a_call("c1", day(61), reason="complaint"),
-              *regular_orders("c2", 40, 3)]
+    events = [
+        *regular_orders("c1", 12, 6),
+        a_call("c1", day(61), reason="complaint"),
+        *regular_orders("c2", 40, 3),
+    ]
     events.sort(key=lambda e: e.at)
     straight = Engine()
     expected = run(events, engine=straight) + straight.advance(day(400))
     partial = Engine()
     head = run(events[:5], engine=partial)
     restored = Engine()
-    restored.restore([from_record(to_record(s)) for s in partial.customers.values()],
-                     partial.watermark)
+    restored.restore(
+        [from_record(to_record(s)) for s in partial.customers.values()], partial.watermark
+    )
     tail = run(events[5:], engine=restored) + restored.advance(day(400))
     assert [(d.kind, d.customer_id, d.at) for d in head + tail] == [
-        (d.kind, d.customer_id, d.at) for d in expected]
+        (d.kind, d.customer_id, d.at) for d in expected
+    ]
 
 
 # -- properties -------------------------------------------------------------------------
@@ -206,7 +230,7 @@ rhythms = st.tuples(
 
 
 @given(rhythms)
-def test_a_customer_ordering_on_their_usual_rhythm_is_never_flagged(rhythm) -> None:  # type: ignore[no-untyped-def]
+def test_a_customer_ordering_on_their_usual_rhythm_is_never_flagged(rhythm) -> None:
     """Once three orders have shown the rhythm, keeping to it (within 10 %) flags nothing."""
     every, jitters = rhythm
     t, events = 0.0, [an_order("c1", day(0))]
@@ -240,24 +264,29 @@ def to_events(spec: list[tuple[str, float, str]]) -> list[Event]:
         elif kind == "missed":
             events.append(a_call(customer, at, "outbound", "missed", "sales", event_id=eid))
         else:
-            events.append(a_call(customer, at, reason="complaint",
-                                 resolved=kind == "resolved", event_id=eid))
+            events.append(
+                a_call(customer, at, reason="complaint", resolved=kind == "resolved", event_id=eid)
+            )
     return events
 
 
 @given(random_streams)
-def test_at_most_one_at_risk_and_one_lost_per_episode(spec) -> None:  # type: ignore[no-untyped-def]
+def test_at_most_one_at_risk_and_one_lost_per_episode(spec) -> None:
     decisions = run(to_events(spec), until=day(900))
     per_episode = Counter((d.customer_id, d.episode, d.kind) for d in decisions)
     assert all(count == 1 for count in per_episode.values())
     for d in decisions:
         assert (d.previous_status, d.status) in {
-            ("active", "at_risk"), ("active", "lost"), ("at_risk", "lost"),
-            ("at_risk", "active"), ("lost", "active")}
+            ("active", "at_risk"),
+            ("active", "lost"),
+            ("at_risk", "lost"),
+            ("at_risk", "active"),
+            ("lost", "active"),
+        }
 
 
 @given(random_streams, st.randoms(use_true_random=False))
-def test_reordering_within_the_lateness_gives_the_same_decisions(spec, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_reordering_within_the_lateness_gives_the_same_decisions(spec, rnd) -> None:
     lateness = 3 * DAY
     policy = Policy(allowed_lateness_seconds=lateness)
     events = to_events(spec)
@@ -269,11 +298,12 @@ def test_reordering_within_the_lateness_gives_the_same_decisions(spec, rnd) -> N
     in_order = run(events, until=day(900), policy=policy)
     out_of_order = run(shuffled, until=day(900), policy=policy)
     assert [(d.kind, d.customer_id, d.at, d.episode) for d in out_of_order] == [
-        (d.kind, d.customer_id, d.at, d.episode) for d in in_order]
+        (d.kind, d.customer_id, d.at, d.episode) for d in in_order
+    ]
 
 
 @given(random_streams, st.lists(st.floats(min_value=0, max_value=500), min_size=2, max_size=8))
-def test_risk_never_falls_while_a_customer_stays_silent(spec, offsets) -> None:  # type: ignore[no-untyped-def]
+def test_risk_never_falls_while_a_customer_stays_silent(spec, offsets) -> None:
     engine = Engine()
     events = to_events(spec)
     run(events, engine=engine)
@@ -301,4 +331,5 @@ def test_decisions_do_not_depend_on_how_time_is_advanced(lateness: float) -> Non
     for step in range(100, 701, 7):
         stepwise += engine.advance(day(step))
     assert [(d.kind, d.customer_id, d.at) for d in stepwise] == [
-        (d.kind, d.customer_id, d.at) for d in at_once]
+        (d.kind, d.customer_id, d.at) for d in at_once
+    ]
