@@ -245,4 +245,4 @@ def likely_cause(codes: set[str]) -> str:
 
 
 def _day(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(t, UTC).date().isoformat()
