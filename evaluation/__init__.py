@@ -1,0 +1,1 @@
+"""Offline evaluation of Churnwatch against simulator ground truth and BTYD baselines."""
