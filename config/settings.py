@@ -10,16 +10,31 @@ the key and the value. The reference is ``docs/configuration.md``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from models.policy import Policy
 
 CONFIG_PATH_VARIABLE = "CHURNWATCH_CONFIG"
+
+# Kafka topic names: ASCII letters, digits, '.', '_' and '-', at most 249 characters.
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOPIC_FIELDS = (
+    "orders_topic",
+    "emails_topic",
+    "calls_topic",
+    "at_risk_topic",
+    "lost_topic",
+    "recovered_topic",
+    "dead_letter_topic",
+    "tick_topic",
+)
+_BROKER_URL = re.compile(r"^kafka://[^\s/,]+:\d+(,[^\s/,]+:\d+)*$")
 
 
 class ConfigError(Exception):
@@ -39,6 +54,95 @@ class Settings(BaseSettings):
     detection: Policy = Policy()
     # CloudEvents ``source`` attribute of every decision (a URI-reference).
     source: str = "urn:churnwatch:detector"
+
+    # -- the streaming worker (``churnwatch worker``, docs/worker.md) ---------------------
+    # Kafka bootstrap servers as Faust's URL: kafka://host:port[,host:port...].
+    broker: str = "kafka://127.0.0.1:9092"
+    # Seconds to wait for the broker at start before giving up with a clear message.
+    broker_timeout_seconds: float = 30.0
+    # ``wall``: idle partitions still fire deadlines on wall-clock ticks (live);
+    # ``event``: only event time moves deadlines (backfills).
+    clock: Literal["wall", "event"] = "wall"
+    # Partitions of every topic the worker uses (inputs, ticks, changelog, outputs).
+    partitions: int = 4
+    replication_factor: int = 1
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    # Faust app id: consumer group, transactional ids and changelog topic prefix.
+    app_id: str = "churnwatch"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: Path = Path("churnwatch-data")
+    # Table store: ``rocksdb://`` (needs the rocksdict package) or ``memory://``.
+    store: str = "rocksdb://"
+    # How often offsets, table changes and (exactly-once) output are committed.
+    commit_interval_seconds: float = 1.0
+    # Wall clock: how often each assigned partition gets a tick.
+    tick_interval_seconds: float = 5.0
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    orders_topic: str = "orders"
+    emails_topic: str = "email-events"
+    calls_topic: str = "calls"
+    at_risk_topic: str = "churn.at-risk"
+    lost_topic: str = "churn.lost"
+    recovered_topic: str = "churn.recovered"
+    dead_letter_topic: str = "churnwatch.dead-letters"
+    tick_topic: str = "churnwatch.ticks"
+
+    @field_validator(*_TOPIC_FIELDS, "app_id")
+    @classmethod
+    def _kafka_name(cls, value: str) -> str:
+        if not _TOPIC_NAME.match(value) or value in (".", ".."):
+            raise ValueError("must be 1-249 characters of A-Z a-z 0-9 . _ -")
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if not _BROKER_URL.match(value):
+            raise ValueError("must look like kafka://host:port[,host:port...]")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if value not in ("rocksdb://", "memory://"):
+            raise ValueError("must be rocksdb:// or memory://")
+        return value
+
+    @field_validator("partitions", "replication_factor")
+    @classmethod
+    def _positive_count(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("must be between 1 and 10000")
+        return value
+
+    @field_validator("web_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65_535:
+            raise ValueError("must be a TCP port (1-65535)")
+        return value
+
+    @field_validator("broker_timeout_seconds", "commit_interval_seconds", "tick_interval_seconds")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if not 0 < value <= 86_400:
+            raise ValueError("must be more than 0 and at most 86400 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        seen: dict[str, str] = {}
+        for field in _TOPIC_FIELDS:
+            name = getattr(self, field)
+            if name in seen:
+                raise ValueError(f"{field} and {seen[name]} are both {name!r}; topics must differ")
+            seen[name] = field
+        return self
+
+    def topic_names(self) -> tuple[str, ...]:
+        """Every topic the worker reads or writes, except Faust's own changelog."""
+        return tuple(getattr(self, field) for field in _TOPIC_FIELDS)
 
     @field_validator("source")
     @classmethod

@@ -76,6 +76,6 @@ def _parse_start(value: str) -> datetime:
 
 def _open_for_writing(path: str, stack: contextlib.ExitStack) -> Any:
     try:
-        return stack.enter_context(open(path, "wb", buffering=1 << 20))  # noqa: SIM115
+        return stack.enter_context(open(path, "wb", buffering=1 << 20))
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
