@@ -212,7 +212,7 @@ def reasons_at(
             Reason(CALLS_UNANSWERED, f"{state.unanswered_calls} outbound calls in a row unanswered")
         )
     complaint_at = complaint_effective_at(state, policy)
-    if complaint_at is not None and state.issue_opened_at is not None:
+    if complaint_at is not None and t >= complaint_at and state.issue_opened_at is not None:
         reasons.append(
             Reason(
                 COMPLAINT_UNRESOLVED,
