@@ -9,6 +9,7 @@ the lookup API).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -25,7 +26,8 @@ DECISION_TYPES = (AT_RISK, LOST, RECOVERED)
 CLOUDEVENT_TYPES = {kind: f"churnwatch.customer.{kind}" for kind in DECISION_TYPES}
 
 # Fixed namespace so decision ids are the same in every run and every deployment.
-_ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
+ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 class Decision(NamedTuple):
@@ -45,8 +47,17 @@ class Decision(NamedTuple):
 
 
 def decision_id(customer_id: str, kind: str, episode: int) -> str:
-    """Deterministic: one customer, decision type and episode always get the same id."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{customer_id}\x1f{kind}\x1f{episode}"))
+    """Deterministic: one customer, decision type and episode always get the same id.
+
+    A UUIDv5 (RFC 9562) of ``customer \x1f kind \x1f episode`` in a fixed namespace; built
+    by hand because ``uuid.uuid5`` costs three times as much on this path.
+    """
+    name = f"{customer_id}\x1f{kind}\x1f{episode}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def customer_view(
@@ -97,5 +108,5 @@ def format_time(t: float | None) -> str | None:
     """RFC 3339 UTC with milliseconds, or None."""
     if t is None:
         return None
-    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
+    # "2025-03-01T12:00:00.123+00:00" -> "2025-03-01T12:00:00.123Z"
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")[:23] + "Z"

@@ -37,6 +37,25 @@ from models.policy import Policy
 from models.rhythm import Population, Rhythm, predict
 
 _EVENT, _WAKE = 0, 1
+
+
+def _event_entry(event: Event, state: CustomerState) -> tuple[Any, ...]:
+    """Queue entry of a buffered event, in processing order.
+
+    The event and its customer's state ride along at the end; they are never compared,
+    because the first five fields are unique (duplicate event ids are refused).
+    """
+    return (
+        event.at,
+        _EVENT,
+        event.customer_id,
+        KIND_RANK[type(event)],
+        event.event_id,
+        event,
+        state,
+    )
+
+
 _DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
 
 
@@ -86,7 +105,7 @@ class Engine:
             state.pending = [event]
         else:
             state.pending.append(event)
-        entry = (at, _EVENT, customer_id, KIND_RANK[type(event)], event.event_id, event)
+        entry = _event_entry(event, state)
         arrivals = self._arrivals
         if not arrivals or entry > arrivals[-1]:
             arrivals.append(entry)
@@ -133,16 +152,7 @@ class Engine:
             self.customers[state.customer_id] = state
             self.population.replace([], state.intervals)
             for event in state.pending or ():
-                self._stragglers.append(
-                    (
-                        event.at,
-                        _EVENT,
-                        state.customer_id,
-                        KIND_RANK[type(event)],
-                        event.event_id,
-                        event,
-                    )
-                )
+                self._stragglers.append(_event_entry(event, state))
                 self.newest_event_at = max(self.newest_event_at, event.at)
             if state.due_at is not None:
                 self._wakes.append(self._wake_entry(state.due_at, state.customer_id))
@@ -158,7 +168,7 @@ class Engine:
         self.watermark = watermark
         decisions: list[Decision] = []
         arrivals, stragglers, wakes = self._arrivals, self._stragglers, self._wakes
-        customers = self.customers
+        customers, touched = self.customers, self.touched
         while True:
             # The smallest head of the three queues, if it is due.
             entry: tuple[Any, ...] | None = arrivals[0] if arrivals else None
@@ -173,9 +183,9 @@ class Engine:
                 arrivals.popleft()
             else:
                 heapq.heappop(heap)
-            state = customers[entry[2]]
             if entry[1] == _EVENT:
-                self.touched.add(entry[2])
+                state = entry[6]
+                touched.add(entry[2])
                 event = entry[5]
                 pending = state.pending
                 assert pending is not None
@@ -186,10 +196,12 @@ class Engine:
                 if not pending:
                     state.pending = None
                 self._apply(state, event, decisions)
-            elif state.due_at == entry[0]:
-                self.touched.add(entry[2])
-                state.due_at = None
-                self._replan(state, entry[0], decisions)
+            else:
+                state = customers[entry[2]]
+                if state.due_at == entry[0]:
+                    touched.add(entry[2])
+                    state.due_at = None
+                    self._replan(state, entry[0], decisions)
         if len(wakes) > 100_000 and len(wakes) > 3 * len(customers):
             self._compact()
         return decisions

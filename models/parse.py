@@ -79,6 +79,88 @@ def parse_event(raw: bytes | str, default_type: str | None = None) -> Event | Re
 
 def event_from_dict(obj: dict[str, Any], default_type: str | None = None) -> Event | Rejected:
     """Validate an already decoded JSON object against the contract."""
+    event = _accept_well_formed(obj, default_type)
+    if event is not None:
+        return event
+    return _validate(obj, default_type)
+
+
+def _accept_well_formed(obj: dict[str, Any], default_type: str | None) -> Event | None:
+    """The hot path: build the event if every field is plainly valid, else None.
+
+    It accepts only what :func:`_validate` accepts, with the same result (a property test
+    holds them together); anything unusual goes to :func:`_validate` for a precise reason.
+    """
+    get = obj.get
+    event_id, customer_id = get("event_id"), get("customer_id")
+    if (
+        type(event_id) is not str
+        or not event_id
+        or type(customer_id) is not str
+        or not customer_id
+        or len(customer_id) > MAX_CUSTOMER_ID_LENGTH
+    ):
+        return None
+    occurred = get("occurred_at")
+    if type(occurred) is str and len(occurred) >= 20 and occurred[10] in "Tt ":
+        try:
+            parsed = datetime.fromisoformat(occurred)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            return None
+        at = parsed.timestamp()
+    elif type(occurred) is int and 0 <= occurred <= _MAX_EPOCH_MS:
+        at = occurred / 1000.0
+    else:
+        return None
+    event_type = get("event_type", default_type)
+    if event_type == "email":
+        action, campaign = get("action"), get("campaign_id")
+        if (
+            type(action) is str
+            and action in EMAIL_ACTIONS
+            and (campaign is None or type(campaign) is str)
+        ):
+            return EmailRecorded(event_id, customer_id, at, action, campaign)
+    elif event_type == "order":
+        order_id, amount, currency = get("order_id"), get("amount"), get("currency")
+        status = get("status", "placed")
+        if (
+            type(order_id) is str
+            and order_id
+            and (type(amount) is float or type(amount) is int)
+            and amount >= 0
+            and type(currency) is str
+            and _is_currency(currency)
+            and type(status) is str
+            and status in ORDER_STATUSES
+        ):
+            return OrderRecorded(
+                event_id, customer_id, at, order_id, float(amount), currency, status
+            )
+    elif event_type == "call":
+        direction, outcome, reason = get("direction"), get("outcome"), get("reason")
+        resolved = get("resolved")
+        if (
+            type(direction) is str
+            and direction in CALL_DIRECTIONS
+            and type(outcome) is str
+            and outcome in CALL_OUTCOMES
+            and type(reason) is str
+            and reason in CALL_REASONS
+            and (resolved is None or type(resolved) is bool)
+        ):
+            return CallRecorded(event_id, customer_id, at, direction, outcome, reason, resolved)
+    return None
+
+
+def _is_currency(code: str) -> bool:
+    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+
+
+def _validate(obj: dict[str, Any], default_type: str | None) -> Event | Rejected:
+    """Every check in turn, so a refusal names exactly what is wrong."""
     try:
         event_type = obj.get("event_type", default_type)
         if event_type is None:
@@ -178,7 +260,7 @@ def _order(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> O
     if amount < 0:
         raise _InvalidError(INVALID_FIELD, f"amount {amount} is negative")
     currency = _required_string(obj, "currency")
-    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+    if not _is_currency(currency):
         raise _InvalidError(INVALID_FIELD, f"currency {currency!r} is not a 3-letter code")
     status = _choice(obj, "status", ORDER_STATUSES, "placed")
     return OrderRecorded(event_id, customer_id, at, order_id, float(amount), currency, status)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from models.decisions import Decision, decision_id, format_time, to_cloudevent
+from models.decisions import ID_NAMESPACE, Decision, decision_id, format_time, to_cloudevent
 from models.engine import Engine
 from models.events import Event
 from models.policy import Policy
@@ -46,6 +48,7 @@ def test_ids_are_deterministic_and_distinct_per_decision() -> None:
     assert first == second
     assert len(set(first)) == 3
     assert decision_id("c1", "lost", 1) != decision_id("c1", "lost", 2)
+    assert decision_id("c1", "lost", 1) == str(uuid.uuid5(ID_NAMESPACE, "c1\x1flost\x1f1"))
     assert decision_id("c1", "lost", 1) != decision_id("c2", "lost", 1)
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.events import CallRecorded, EmailRecorded, OrderRecorded
+from models.events import EMAIL_ACTIONS, CallRecorded, EmailRecorded, OrderRecorded
 from models.parse import (
     INVALID_FIELD,
     INVALID_JSON,
@@ -18,6 +18,9 @@ from models.parse import (
     NOT_AN_OBJECT,
     UNKNOWN_EVENT_TYPE,
     Rejected,
+    _accept_well_formed,
+    _validate,
+    event_from_dict,
     parse_event,
     parse_time_argument,
 )
@@ -111,6 +114,7 @@ def test_undecodable_input_is_rejected(raw: bytes, code: str, mentions: str) -> 
         (order_json(amount=-0.01), INVALID_FIELD, "negative"),
         (order_json(currency="euro"), INVALID_FIELD, "currency"),
         (order_json(currency="eur"), INVALID_FIELD, "currency"),
+        (order_json(currency="EU1"), INVALID_FIELD, "currency"),
         (order_json(status="lost"), INVALID_FIELD, "status"),
         (email_json(action=None), MISSING_FIELD, "action"),
         (email_json(action="forwarded"), INVALID_FIELD, "forwarded"),
@@ -173,3 +177,49 @@ def test_time_arguments_for_the_cli() -> None:
     assert parse_time_argument("2025-03-01T12:00:00Z") == 1740830400.0
     with pytest.raises(ValueError, match="RFC 3339"):
         parse_time_argument("March")
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "event_type": st.sampled_from(["order", "email", "call", "other", None]),
+            "event_id": st.sampled_from(["e1", "", None, 5]),
+            "customer_id": st.one_of(st.sampled_from(["c1", "", None, "x" * 129]), st.text()),
+            "occurred_at": st.one_of(
+                st.sampled_from(
+                    [
+                        "2025-03-01T12:00:00Z",
+                        "2025-03-01T12:00:00",
+                        "2025-03-01 12:00:00+02:00",
+                        "2025-13-01T00:00:00Z",
+                        "20250301T120000Z",
+                        "2025-03-01",
+                        None,
+                        True,
+                    ]
+                ),
+                st.integers(-5, 8_000_000_000_000),
+                st.floats(allow_nan=False),
+            ),
+            "order_id": st.sampled_from(["o1", "", None, 3]),
+            "amount": st.one_of(st.floats(allow_nan=False), st.integers(-3, 10), st.booleans()),
+            "currency": st.sampled_from(["EUR", "eur", "EU1", "EURO", None, 7]),
+            "status": st.sampled_from(["placed", "cancelled", "refunded", "lost", None]),
+            "action": st.sampled_from([*EMAIL_ACTIONS, "forwarded", None, 1]),
+            "campaign_id": st.sampled_from(["spring", None, 3]),
+            "direction": st.sampled_from(["inbound", "outbound", "up", None]),
+            "outcome": st.sampled_from(["answered", "missed", "voicemail", "busy", None]),
+            "reason": st.sampled_from(["inquiry", "complaint", "support", "sales", "other", "x"]),
+            "resolved": st.sampled_from([True, False, None, "yes", 0]),
+        },
+    ),
+    st.sampled_from([None, "order", "email", "call"]),
+)
+def test_the_fast_path_agrees_with_full_validation(obj: dict[str, Any], topic: str | None) -> None:
+    fast = _accept_well_formed(obj, topic)
+    full = _validate(obj, topic)
+    if fast is not None:
+        assert fast == full
+        assert type(fast) is type(full)
+    assert event_from_dict(obj, topic) == full
