@@ -1,0 +1,125 @@
+"""Judging one customer at a moment: odds, risk, reasons, cause and the plan."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from models.assessment import (
+    COMPLAINT_UNRESOLVED,
+    OVERDUE_ORDER,
+    likely_cause,
+    odds_of_leaving,
+    plan,
+    reasons_at,
+    risk_at,
+)
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, record
+from models.events import Event
+from models.policy import DAY, Policy
+from models.rhythm import Population, predict
+from tests.builders import a_call, an_email, an_order, day
+
+POLICY = Policy()
+
+
+def customer(*events: Event) -> CustomerState:
+    state = CustomerState("c1")
+    population = Population.from_policy(POLICY)
+    for event in events:
+        record(state, event, POLICY, population)
+        rhythm = predict(state.intervals, population, POLICY)
+        state.mu, state.sd = rhythm.mu, rhythm.sd
+    return state
+
+
+def monthly(orders: int = 6) -> CustomerState:
+    return customer(*(an_order(at=day(30 * i)) for i in range(orders)))
+
+
+def test_loyal_customers_have_lower_odds_of_leaving() -> None:
+    one, many = monthly(1), monthly(12)
+    assert odds_of_leaving(many, day(0), POLICY) < odds_of_leaving(one, day(0), POLICY)
+    assert math.isclose(odds_of_leaving(one, day(0), POLICY), 0.8 / 2.4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "factor"),
+    [
+        (an_email(action="unsubscribed", at=day(151)), 2.0),
+        (a_call(direction="outbound", outcome="missed", reason="sales", at=day(151)), 1.0),
+    ],
+)
+def test_evidence_multiplies_the_odds(extra: Event, factor: float) -> None:
+    base = monthly()
+    with_evidence = customer(*(an_order(at=day(30 * i)) for i in range(6)), extra)
+    ratio = odds_of_leaving(with_evidence, day(152), POLICY) / odds_of_leaving(
+        base, day(152), POLICY
+    )
+    assert math.isclose(ratio, factor)
+
+
+def test_a_complaint_counts_only_after_the_grace_period() -> None:
+    state = customer(
+        *(an_order(at=day(30 * i)) for i in range(6)), a_call(reason="complaint", at=day(151))
+    )
+    before = odds_of_leaving(state, day(151.5), POLICY)
+    after = odds_of_leaving(state, day(152.5), POLICY)
+    assert math.isclose(after / before, POLICY.complaint_odds)
+    assert COMPLAINT_UNRESOLVED not in [r.code for r in reasons_at(state, day(151.5), POLICY)]
+    assert COMPLAINT_UNRESOLVED in [r.code for r in reasons_at(state, day(152.5), POLICY)]
+
+
+def test_risk_grows_with_silence_and_is_a_probability() -> None:
+    state = monthly()
+    risks = [risk_at(state, day(150 + d), POLICY) for d in (0, 20, 40, 60, 120, 400)]
+    assert risks == sorted(risks)
+    assert 0 < risks[0] < 0.2 and risks[-1] > 0.99
+
+
+def test_the_plan_wakes_at_the_at_risk_crossing_then_the_lost_one() -> None:
+    state = monthly()
+    status, wake = plan(state, day(150), POLICY)
+    assert status == ACTIVE and wake is not None
+    assert math.isclose(risk_at(state, wake, POLICY), POLICY.at_risk_risk, rel_tol=1e-6)
+    status, later = plan(state, wake, POLICY)
+    assert status == AT_RISK
+    state.status = AT_RISK
+    assert later is not None and later > wake
+    assert math.isclose(risk_at(state, later, POLICY), POLICY.lost_risk, rel_tol=1e-6)
+    assert plan(state, later, POLICY) == (LOST, None)
+
+
+def test_nobody_is_flagged_before_their_expected_order() -> None:
+    state = customer(
+        an_order(at=day(0)),
+        an_email(action="unsubscribed", at=day(1)),
+        *(a_call(direction="outbound", outcome="missed", at=day(2 + i)) for i in range(3)),
+    )
+    status, wake = plan(state, day(3), POLICY)
+    assert status == ACTIVE
+    assert wake is not None and wake >= day(0) + math.exp(state.mu) * DAY
+
+
+def test_reasons_list_overdue_with_a_readable_detail() -> None:
+    reasons = reasons_at(monthly(), day(150 + 45), POLICY)
+    assert reasons[0].code == OVERDUE_ORDER
+    assert "no order for 45 days" in reasons[0].detail
+    assert "usually every 30 days" in reasons[0].detail
+
+
+@pytest.mark.parametrize(
+    ("codes", "cause"),
+    [
+        ({"complaint_unresolved", "overdue_order", "declining_orders"}, "service_failure"),
+        ({"declining_orders", "email_disengaged"}, "declining_value"),
+        ({"inquiry_without_order"}, "declining_value"),
+        ({"email_unsubscribed", "overdue_order"}, "disengagement"),
+        ({"calls_unanswered"}, "disengagement"),
+        ({"overdue_order"}, "habit_lapse"),
+        (set(), "unknown"),
+    ],
+)
+def test_the_likely_cause_is_the_most_specific_reason(codes: set[str], cause: str) -> None:
+    assert likely_cause(codes) == cause
