@@ -225,3 +225,36 @@ def test_config_file_and_environment_change_the_run(tmp_path: Path, history: Pat
     env = {**os.environ, "CHURNWATCH_SOURCE": "urn:from-env"}
     result = churnwatch("replay", str(history), "--config", str(config), env=env)
     assert orjson.loads(result.stdout.splitlines()[0])["source"] == "urn:from-env"
+
+
+def test_a_progress_bar_runs_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    events = [e for i in range(300) for e in orders(f"c{i}", [0, 7, 14], start_id=0)]
+    events.sort(key=lambda e: e["occurred_at"])
+    source = tmp_path / "many.jsonl"
+    source.write_bytes(b"".join(line(e) for e in events))
+    main_fd, replica_fd = pty.openpty()
+    with open(os.devnull, "wb") as devnull:
+        process = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "replay", str(source)],
+            stdout=devnull,
+            stderr=replica_fd,
+            timeout=120,
+            check=False,
+        )
+    os.close(replica_fd)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main_fd)
+    assert process.returncode == 0
+    assert b"\r" in drawn and b"events" in drawn and b"/s" in drawn and b"100%" in drawn
+    piped = churnwatch("replay", str(source))
+    assert b"\r" not in piped.stderr
