@@ -69,6 +69,8 @@ class Engine:
         self.watermark = -math.inf
         self.newest_event_at = -math.inf
         self.duplicates = 0
+        self.wakeups = 0  # customers looked at again because a deadline of theirs came due
+        self.stale_wakeups = 0  # index entries skipped because the deadline had moved
         # Customers whose state changed since the caller last cleared this set (the
         # streaming worker writes exactly these to its changelogged table).
         self.touched: set[str] = set()
@@ -199,9 +201,12 @@ class Engine:
             else:
                 state = customers[entry[2]]
                 if state.due_at == entry[0]:
+                    self.wakeups += 1
                     touched.add(entry[2])
                     state.due_at = None
                     self._replan(state, entry[0], decisions)
+                else:
+                    self.stale_wakeups += 1
         if len(wakes) > 100_000 and len(wakes) > 3 * len(customers):
             self._compact()
         return decisions

@@ -25,6 +25,9 @@ class Policy:
     # Population prior for reorder rhythm (log-days), used until the data outweighs it.
     prior_median_interval_days: float = 30.0
     prior_between_customer_sd: float = 0.8  # spread of customers' typical log-interval
+    # Floor on the learned spread between customers: a very uniform population must not
+    # overrule a customer's own, consistently different rhythm.
+    min_between_customer_sd: float = 0.5
     prior_within_customer_sd: float = 0.6  # spread of one customer's log-intervals
     prior_weight_customers: float = 50.0  # pseudo-customers behind the starting prior
     within_sd_pseudo_intervals: float = 2.0  # shrinkage of a customer's spread to the prior
@@ -63,6 +66,7 @@ class Policy:
         _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")
         for name in (
             "prior_between_customer_sd",
+            "min_between_customer_sd",
             "prior_within_customer_sd",
             "prior_weight_customers",
             "within_sd_pseudo_intervals",

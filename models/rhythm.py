@@ -32,6 +32,7 @@ class Population:
     prior_between_var: float
     prior_within_var: float
     prior_weight: float
+    min_between_var: float = 0.0
     customers: int = 0  # customers with at least one interval
     sum_means: float = 0.0
     sum_sq_means: float = 0.0
@@ -45,6 +46,7 @@ class Population:
             prior_between_var=policy.prior_between_customer_sd**2,
             prior_within_var=policy.prior_within_customer_sd**2,
             prior_weight=policy.prior_weight_customers,
+            min_between_var=policy.min_between_customer_sd**2,
         )
 
     def replace(self, old: list[float], new: list[float]) -> None:
@@ -71,10 +73,11 @@ class Population:
     def between_var(self) -> float:
         w, n = self.prior_weight, self.customers
         if n == 0:
-            return self.prior_between_var
+            return max(self.prior_between_var, self.min_between_var)
         data_mean = self.sum_means / n
         data_var = max(self.sum_sq_means / n - data_mean * data_mean, 0.0)
-        return max((w * self.prior_between_var + n * data_var) / (w + n), 1e-4)
+        blended = (w * self.prior_between_var + n * data_var) / (w + n)
+        return max(blended, self.min_between_var, 1e-4)
 
     def within_var(self) -> float:
         w = self.prior_weight
