@@ -45,7 +45,6 @@ class CustomerState:
         "sd",
         "sends_since_engaged",
         "status",
-        "status_since",
         "total_spend",
         "unanswered_calls",
         "unsubscribed",
@@ -58,7 +57,7 @@ class CustomerState:
         self.orders = 0
         self.first_order_at: float | None = None
         self.last_order_at: float | None = None
-        self.intervals: list[float] = []  # rolling window of recent log-day intervals
+        self.intervals: tuple[float, ...] = ()  # rolling window of recent log-day intervals
         self.mu = 0.0  # predictive rhythm (log-days), refreshed at orders and wake-ups
         self.sd = 1.0
         self.total_spend = 0.0
@@ -70,7 +69,6 @@ class CustomerState:
         self.open_issues = 0
         self.issue_opened_at: float | None = None
         self.last_inquiry_at: float | None = None
-        self.status_since: float | None = None
         self.due_at: float | None = None  # next time the engine must look at this customer
         self.recent_ids = b""
         self.pending: list[Event] | None = None  # buffered events (persisted by the worker)
@@ -128,7 +126,7 @@ def _record_order(
         state.recent_amount = order.amount
     else:
         window = state.intervals
-        new_window = [*window, log_interval_days(order.at - last)][-policy.interval_window :]
+        new_window = (*window, log_interval_days(order.at - last))[-policy.interval_window :]
         population.replace(window, new_window)
         state.intervals = new_window
         weight = policy.recent_amount_weight
@@ -200,17 +198,22 @@ def to_record(state: CustomerState) -> list[Any]:
     return out
 
 
+_EVENT_KINDS: dict[str, Any] = {
+    "OrderRecorded": OrderRecorded,
+    "EmailRecorded": EmailRecorded,
+    "CallRecorded": CallRecorded,
+}
+
+
 def from_record(values: list[Any]) -> CustomerState:
     """Inverse of :func:`to_record`."""
-    kinds: dict[str, Any] = {
-        "OrderRecorded": OrderRecorded,
-        "EmailRecorded": EmailRecorded,
-        "CallRecorded": CallRecorded,
-    }
+    kinds = _EVENT_KINDS
     state = CustomerState(values[0])
     for name, value in zip(_FIELDS, values, strict=True):
         if name == "recent_ids":
             value = bytes.fromhex(value)
+        elif name == "intervals":
+            value = tuple(value)
         elif name == "pending" and value is not None:
             value = [kinds[kind](*fields) for kind, *fields in value]
         setattr(state, name, value)

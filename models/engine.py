@@ -152,7 +152,7 @@ class Engine:
         self.watermark = watermark
         for state in states:
             self.customers[state.customer_id] = state
-            self.population.replace([], state.intervals)
+            self.population.replace((), state.intervals)
             for event in state.pending or ():
                 self._stragglers.append(_event_entry(event, state))
                 self.newest_event_at = max(self.newest_event_at, event.at)
@@ -220,7 +220,6 @@ class Engine:
             if state.status != ACTIVE:
                 previous = state.status
                 state.status = ACTIVE
-                state.status_since = at
                 decisions.append(self._decide(RECOVERED, state, previous, at))
                 state.episode += 1
         self._replan(state, at, decisions)
@@ -230,7 +229,6 @@ class Engine:
         if target > state.status:
             previous = state.status
             state.status = target
-            state.status_since = at
             decisions.append(self._decide(_DECISION_FOR_STATUS[target], state, previous, at))
         if wake != state.due_at:
             state.due_at = wake

@@ -14,6 +14,7 @@ buyers look late.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -49,12 +50,12 @@ class Population:
             min_between_var=policy.min_between_customer_sd**2,
         )
 
-    def replace(self, old: list[float], new: list[float]) -> None:
+    def replace(self, old: Sequence[float], new: Sequence[float]) -> None:
         """A customer's interval window changed from ``old`` to ``new`` (log-days)."""
         self._account(old, -1)
         self._account(new, +1)
 
-    def _account(self, window: list[float], sign: int) -> None:
+    def _account(self, window: Sequence[float], sign: int) -> None:
         n = len(window)
         if n == 0:
             return
@@ -98,7 +99,7 @@ class Rhythm:
         return math.exp(self.mu)
 
 
-def predict(window: list[float], population: Population, policy: Policy) -> Rhythm:
+def predict(window: Sequence[float], population: Population, policy: Policy) -> Rhythm:
     """Posterior predictive of the next log-interval given the customer's recent window."""
     between = population.between_var()
     within_prior = population.within_var()
