@@ -1,7 +1,8 @@
-"""``churnwatch simulate`` (and later ``evaluate``): the analyst's commands, wired to files.
+"""``churnwatch simulate`` and ``churnwatch evaluate``: the analyst's commands, wired to files.
 
 The work itself lives in :mod:`evaluation`; this module only parses arguments, opens files
-and prints summaries.
+and prints summaries. numpy, scipy and matplotlib (the ``eval`` extra) are imported inside
+the run functions only, so the worker's runtime never loads them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from streams.errors import EXIT_OK, UsageError
@@ -35,6 +37,37 @@ def register(commands: Any) -> None:
         "--truth", required=True, metavar="PATH", help="one ground-truth line per customer"
     )
     simulate.set_defaults(run=run_simulate)
+    _register_evaluate(commands)
+
+
+def _register_evaluate(commands: Any) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score the detector and classic baselines against ground truth",
+        description="Replay the events up to the cutoff through the engine, then score its "
+        "risk, flags and timing against the truth, side by side with a 90-day recency rule, "
+        "twice the customer's own interval, BG/NBD and Pareto/NBD fitted on the same events. "
+        "Metric definitions: docs/evaluation.md.",
+    )
+    evaluate.add_argument("--events", required=True, metavar="PATH", help="events (JSON Lines)")
+    evaluate.add_argument(
+        "--truth", required=True, metavar="PATH", help="ground truth (churnwatch simulate)"
+    )
+    evaluate.add_argument(
+        "--cutoff", required=True, metavar="TIME", help="RFC 3339: the moment of judgement"
+    )
+    evaluate.add_argument(
+        "--horizon",
+        type=float,
+        default=90.0,
+        metavar="DAYS",
+        help="no-order label: no order within this many days after the cutoff (default 90)",
+    )
+    evaluate.add_argument(
+        "--report", metavar="DIR", help="write metrics.json and a self-contained index.html here"
+    )
+    evaluate.add_argument("--config", metavar="PATH", help="TOML settings file ([detection])")
+    evaluate.set_defaults(run=run_evaluate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -62,6 +95,73 @@ def run_simulate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from config.settings import load_settings
+    from evaluation.evaluate import EvaluationSpec, evaluate
+    from evaluation.inputs import InputError, read_truth
+    from evaluation.report import render_table, write_report
+    from models.parse import parse_time_argument
+    from streams.replay import InputFile
+
+    settings = load_settings(args.config)
+    try:
+        cutoff = parse_time_argument(args.cutoff)
+    except ValueError as exc:
+        raise UsageError(f"--cutoff: {exc}") from None
+    try:
+        spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon)
+    except ValueError as exc:
+        raise UsageError(f"--horizon: {exc}") from None
+    report_dir = _report_directory(args.report)
+    with contextlib.ExitStack() as stack:
+        truth_handle = _open_for_reading(args.truth, stack)
+        events_handle = _open_for_reading(args.events, stack)
+        try:
+            truth = read_truth(truth_handle, args.truth)
+            evaluation = evaluate(
+                [InputFile(args.events, events_handle)],
+                truth,
+                spec,
+                settings.detection,
+                Progress.for_terminal(unit="lines"),
+            )
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+    if not evaluation.metrics["run"]["horizon_complete"]:
+        print(
+            "churnwatch: warning: the events end before cutoff + horizon; "
+            "the no-order label counts unobserved days as no order",
+            file=sys.stderr,
+        )
+    print(render_table(evaluation))
+    if report_dir is not None:
+        write_report(evaluation, report_dir)
+        print(f"report: {report_dir / 'index.html'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _report_directory(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create --report {value}: {exc.strerror}") from None
+    if not path.is_dir():
+        raise UsageError(f"--report {value} is not a directory")
+    return path
+
+
+def _open_for_reading(path: str, stack: contextlib.ExitStack) -> Any:
+    if Path(path).is_dir():
+        raise UsageError(f"cannot read {path}: it is a directory")
+    try:
+        return stack.enter_context(open(path, "rb", buffering=1 << 20))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _parse_start(value: str) -> datetime:
