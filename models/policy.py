@@ -16,12 +16,12 @@ DAY = 86_400.0
 class Policy:
     # Decision thresholds on risk = P(the customer will not order again).
     at_risk_risk: float = 0.5
-    lost_risk: float = 0.9
+    lost_risk: float = 0.65
     # Out-of-order tolerance: events up to this much older than the newest seen are folded
     # in in time order; older ones are rejected as late. Decisions lag event time by this.
     allowed_lateness_seconds: float = 3600.0
     # Rolling window of recent inter-order intervals kept per customer.
-    interval_window: int = 8
+    interval_window: int = 16
     # Population prior for reorder rhythm (log-days), used until the data outweighs it.
     prior_median_interval_days: float = 30.0
     prior_between_customer_sd: float = 0.8  # spread of customers' typical log-interval
@@ -33,8 +33,8 @@ class Policy:
     within_sd_pseudo_intervals: float = 2.0  # shrinkage of a customer's spread to the prior
     min_within_sd: float = 0.12  # floor: nobody is perfectly regular (~12 %)
     # Beta(a, b) prior on dropping out after a purchase (BG/NBD): odds a/(b + repeats).
-    dropout_a: float = 0.8
-    dropout_b: float = 2.4
+    dropout_a: float = 1.2
+    dropout_b: float = 16.0
     # Evidence that multiplies the odds of having left (likelihood ratios).
     complaint_odds: float = 4.0
     unsubscribed_odds: float = 2.0

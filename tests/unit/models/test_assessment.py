@@ -41,7 +41,7 @@ def monthly(orders: int = 6) -> CustomerState:
 def test_loyal_customers_have_lower_odds_of_leaving() -> None:
     one, many = monthly(1), monthly(12)
     assert odds_of_leaving(many, day(0), POLICY) < odds_of_leaving(one, day(0), POLICY)
-    assert math.isclose(odds_of_leaving(one, day(0), POLICY), 0.8 / 2.4)
+    assert math.isclose(odds_of_leaving(one, day(0), POLICY), POLICY.dropout_a / POLICY.dropout_b)
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,13 @@ def fold(*events: Event) -> CustomerState:
 
 
 def test_orders_build_the_rolling_window_of_intervals() -> None:
-    state = fold(*(an_order(at=day(i * 10)) for i in range(12)))
-    assert state.orders == 12
+    count = POLICY.interval_window + 4
+    state = fold(*(an_order(at=day(i * 10)) for i in range(count)))
+    assert state.orders == count
     assert len(state.intervals) == POLICY.interval_window
     assert state.first_order_at == day(0)
-    assert state.last_order_at == day(110)
-    assert state.total_spend == 12 * 25.0
+    assert state.last_order_at == day(10 * (count - 1))
+    assert state.total_spend == count * 25.0
 
 
 def test_recent_order_value_is_a_moving_average() -> None:

@@ -58,9 +58,9 @@ def test_a_regular_customer_who_stops_becomes_at_risk_then_lost() -> None:
 def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
     events = regular_orders("c1", 30, 6)
     engine = Engine()
-    decisions = run(events, until=day(150 + 50), engine=engine)
+    decisions = run(events, until=day(150 + 57), engine=engine)
     assert kinds(decisions) == ["at_risk"]
-    decisions = run([an_order("c1", day(201))], engine=engine, until=day(202))
+    decisions = run([an_order("c1", day(208))], engine=engine, until=day(209))
     assert kinds(decisions) == ["recovered"]
     recovered = decisions[0]
     assert (recovered.previous_status, recovered.status, recovered.episode) == (
@@ -69,7 +69,7 @@ def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
         1,
     )
     assert engine.customers["c1"].episode == 2
-    later = run([], until=day(201 + 400), engine=engine)
+    later = run([], until=day(208 + 400), engine=engine)
     assert [(d.kind, d.episode) for d in later] == [("at_risk", 2), ("lost", 2)]
 
 
@@ -194,7 +194,7 @@ def test_advancing_only_touches_customers_that_are_due() -> None:
     run([an_order(f"c{i}", day(0)) for i in range(2000)], engine=engine)
     run([an_order("soon", day(0)), an_order("soon", day(1))], engine=engine)
     popped_before = engine.scheduled_wakes()
-    decisions = engine.advance(day(10))
+    decisions = engine.advance(day(12.5))
     assert kinds(decisions) == ["at_risk"]
     assert decisions[0].customer_id == "soon"
     assert popped_before - engine.scheduled_wakes() <= 2  # only "soon" was touched

@@ -13,6 +13,7 @@ from models.customer import STATUS_NAMES
 from models.decisions import DECISION_TYPES, Decision
 from models.engine import Engine
 from models.parse import REJECTION_CODES
+from models.policy import Policy
 from streams.metrics import (
     DEFAULT_INPUT_TOPICS,
     EVENT_TYPES,
@@ -53,9 +54,14 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
     return registry.get_sample_value(name, labels)
 
 
+# The scenarios below are timed for this policy (c1 at risk by day 90, both lost by day
+# 400); pinning it keeps them independent of tuning of the defaults.
+POLICY = Policy(lost_risk=0.9, interval_window=8, dropout_a=0.8, dropout_b=2.4)
+
+
 def a_busy_engine() -> tuple[Engine, list[Decision]]:
     """Two customers, one duplicate, deadlines that fire: c1 at risk, c2 at risk (day 90)."""
-    engine = Engine()
+    engine = Engine(POLICY)
     decisions: list[Decision] = []
     for event in (
         an_order("c1", day(0), event_id="a"),
@@ -271,7 +277,7 @@ def test_partitions_count_separately_and_add_up(registry, metrics) -> None:
 def test_a_new_engine_on_a_partition_counts_from_its_own_zero(registry, metrics) -> None:
     old, decisions = a_busy_engine()
     metrics.observe_engine(0, old, decisions)
-    rebuilt = Engine()  # after a rebalance: restored from the table, counters at zero
+    rebuilt = Engine(POLICY)  # after a rebalance: restored from the table, counters at zero
     rebuilt.restore(list(old.customers.values()), old.watermark)
 
     metrics.observe_engine(0, rebuilt)
@@ -316,7 +322,7 @@ def test_customers_by_status_follow_the_decisions(registry, metrics) -> None:
 
 
 def test_partition_gauges_show_the_engine(registry, metrics) -> None:
-    engine = Engine()
+    engine = Engine(POLICY)
     metrics.observe_engine(3, engine)  # before the first event: no watermark yet
     assert value(registry, "churnwatch_watermark_timestamp_seconds", partition="3") is None
     assert value(registry, "churnwatch_events_pending", partition="3") == 0.0
