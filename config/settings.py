@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     store: str = "rocksdb://"
     # How often offsets, table changes and (exactly-once) output are committed.
     commit_interval_seconds: float = 1.0
+    # A worker that stops heartbeating this long (killed, hung) loses its partitions.
+    session_timeout_seconds: float = 20.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
@@ -123,7 +125,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a TCP port (1-65535)")
         return value
 
-    @field_validator("broker_timeout_seconds", "commit_interval_seconds", "tick_interval_seconds")
+    @field_validator(
+        "broker_timeout_seconds",
+        "commit_interval_seconds",
+        "tick_interval_seconds",
+        "session_timeout_seconds",
+    )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not 0 < value <= 86_400:

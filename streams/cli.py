@@ -22,11 +22,15 @@ from models.engine import Engine
 from models.parse import parse_time_argument
 from streams import evaluation_commands
 from streams.errors import EXIT_OK, EXIT_USAGE, UsageError
+from streams.kafka import commands as kafka_commands
 from streams.progress import Progress
 from streams.replay import InputFile, encode_decision, replay
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers.
-COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (evaluation_commands.register,)
+COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
+    evaluation_commands.register,
+    kafka_commands.register,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,169 @@
+"""The Faust app factory: settings in, a configured detector app out.
+
+Nothing here runs at import time; :func:`build_app` wires, from one :class:`Settings`:
+
+* the app (consumer group and transactional ids = ``app_id``), tuned per the measurements
+  in docs/worker.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
+* the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
+* the co-partitioned input + tick channel (raw bytes, decoded by our code) and the
+  detector agent (:mod:`streams.kafka.agent`, concurrency 1);
+* the per-partition workers, rebuilt from the table after every rebalance;
+* the :class:`~streams.kafka.commit.Committer` hooked in front of every offset commit;
+* with ``clock = "wall"`` the tick timer (:mod:`streams.kafka.ticks`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.types import TP
+
+from config.settings import Settings
+from models.decisions import AT_RISK, LOST, RECOVERED
+from streams.kafka.agent import install_detector
+from streams.kafka.commit import Committer
+from streams.kafka.partition import PartitionWorker, Routes
+from streams.kafka.store import partition_records
+from streams.kafka.ticks import install_wall_ticks
+
+TABLE_NAME = "customers"
+
+
+class _DetectorApp(faust.App):
+    committer: Committer | None = None
+
+    def _new_consumer(self) -> Any:
+        # The consumer must be created by the running worker (it reads the processing
+        # guarantee then), so the commit hook is installed here rather than in build_app.
+        consumer = super()._new_consumer()
+        if self.committer is not None:
+            self.committer.install(consumer)
+        return consumer
+
+    def on_init_dependencies(self) -> Any:
+        services = super().on_init_dependencies()
+        # The Monitor sensor costs a fifth of the per-message time and feeds only Faust's
+        # own /stats page; Churnwatch's metrics are its own.
+        self.sensors.remove(self.monitor)
+        return services
+
+
+class PartitionWorkers(dict[int, PartitionWorker]):
+    """The partition workers this process owns, rebuilt lazily from the table."""
+
+    def __init__(self, settings: Settings, routes: Routes, table: Any) -> None:
+        super().__init__()
+        self._settings = settings
+        self._routes = routes
+        self._table = table
+        self._topics = {*routes.input_types, routes.tick_topic}
+
+    def restore(self, partition: int) -> PartitionWorker:
+        """The worker of ``partition``, built from its table records on first use."""
+        worker = PartitionWorker.from_records(
+            partition,
+            partition_records(self._table.data, partition),
+            self._settings.detection,
+            self._routes,
+            wall_clock=self._settings.clock == "wall",
+        )
+        self[partition] = worker
+        return worker
+
+    def drop(self, revoked: set[TP]) -> None:
+        """Forget revoked partitions (their work was committed before revocation)."""
+        for tp in revoked:
+            if tp.topic in self._topics:
+                self.pop(tp.partition, None)
+
+
+@dataclass
+class DetectorApp:
+    """The app and the parts tests and the runner need to reach."""
+
+    app: Any
+    table: Any
+    workers: PartitionWorkers
+    committer: Committer
+    settings: Settings
+
+
+def routes_for(settings: Settings) -> Routes:
+    return Routes(
+        input_types={
+            settings.orders_topic: "order",
+            settings.emails_topic: "email",
+            settings.calls_topic: "call",
+        },
+        decision_topics={
+            AT_RISK: settings.at_risk_topic,
+            LOST: settings.lost_topic,
+            RECOVERED: settings.recovered_topic,
+        },
+        dead_letter_topic=settings.dead_letter_topic,
+        tick_topic=settings.tick_topic,
+        source=settings.source,
+    )
+
+
+def build_app(settings: Settings) -> DetectorApp:
+    """A detector app for ``settings`` (not started)."""
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    app = _DetectorApp(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_seconds,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        producer_linger=0.02,
+        producer_max_batch_size=256 * 1024,
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+    )
+    table = app.Table(
+        TABLE_NAME,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        help="Customer state (to_record as JSON) and one clock record per partition.",
+    )
+    routes = routes_for(settings)
+    workers = PartitionWorkers(settings, routes, table)
+    committer = Committer(
+        app, table, workers, exactly_once=exactly_once, group_topic=settings.tick_topic
+    )
+    app.committer = committer
+
+    def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (revoked,) = args
+        workers.drop(revoked)
+
+    # mode's signal-handler type cannot be met by a plain function under mypy: cast.
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+    channel = app.topic(
+        *routes.input_types,
+        routes.tick_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    install_detector(
+        app, channel, workers, workers.restore, committer, send_at_once=not exactly_once
+    )
+    if settings.clock == "wall":
+        install_wall_ticks(app, settings.tick_topic, settings.tick_interval_seconds)
+    return DetectorApp(app, table, workers, committer, settings)

@@ -1,0 +1,105 @@
+"""The Kafka subcommands of ``churnwatch``: ``topics create``, ``produce`` and ``worker``.
+
+Argument parsing and wiring only; the work is in :mod:`streams.kafka.topics`,
+:mod:`streams.kafka.produce` and :mod:`streams.kafka.run`. Exit status: 0 done, 1 the
+broker could not be used (the message says why), 2 bad arguments, files or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from config.settings import load_settings
+from streams.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from streams.kafka.topics import BrokerError, create_topics
+from streams.progress import Progress
+
+
+def register(commands: Any) -> None:
+    """Add the subcommands to the ``churnwatch`` argument parser's subparsers."""
+    topics = commands.add_parser("topics", help="manage the Kafka topics Churnwatch uses")
+    actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        help="create the input, output, dead-letter and tick topics (idempotent)",
+        description="Create every topic the worker needs with the configured partitions; "
+        "existing topics are left alone (their partition count is checked).",
+    )
+    create.add_argument("--config", metavar="PATH", help="TOML settings file")
+    create.set_defaults(run=run_topics_create)
+
+    produce = commands.add_parser(
+        "produce",
+        help="send JSON Lines events to the input topics",
+        description="Send contract events (JSON Lines) to the input topic of their "
+        "event_type, keyed by customer_id; bad lines are reported and not sent.",
+    )
+    produce.add_argument("files", nargs="*", metavar="FILE", help="'-' or none reads stdin")
+    produce.add_argument(
+        "--advance-to-end",
+        action="store_true",
+        help="afterwards, tell every partition that event time reached the newest event "
+        "(once it has processed these events), as replay does at the end of its input",
+    )
+    produce.add_argument("--config", metavar="PATH", help="TOML settings file")
+    produce.set_defaults(run=run_produce)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the streaming detector on Kafka",
+        description="Consume the input topics, keep the customer table and publish churn "
+        "decisions (settings: CHURNWATCH_* environment and/or --config; docs/worker.md).",
+    )
+    worker.add_argument("--config", metavar="PATH", help="TOML settings file")
+    worker.set_defaults(run=run_worker_command)
+
+
+def run_topics_create(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    try:
+        report = create_topics(settings)
+    except BrokerError as exc:
+        print(f"churnwatch topics create: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    for name in report.created:
+        print(f"created {name} ({settings.partitions} partitions)")
+    for name in report.existing:
+        print(f"exists  {name}")
+    return EXIT_OK
+
+
+def run_produce(args: argparse.Namespace) -> int:
+    from streams.kafka.produce import produce
+
+    settings = load_settings(args.config)
+    names = args.files or ["-"]
+    for name in names:
+        if name != "-" and not Path(name).is_file():
+            raise UsageError(f"cannot read {name}: no such file")
+    try:
+        for index, name in enumerate(names):
+            advance = args.advance_to_end and index == len(names) - 1
+            if name == "-":
+                summary = produce(sys.stdin.buffer, settings, "<stdin>", advance_to_end=advance)
+            else:
+                with open(name, "rb", buffering=1 << 20) as handle:
+                    progress = Progress.for_terminal()
+                    if progress is not None:
+                        progress.start_file(name, handle)
+                    summary = produce(
+                        handle, settings, name, progress=progress, advance_to_end=advance
+                    )
+            print(summary.render(), file=sys.stderr)
+    except BrokerError as exc:
+        print(f"churnwatch produce: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def run_worker_command(args: argparse.Namespace) -> int:
+    from streams.kafka.run import run_worker
+
+    return run_worker(load_settings(args.config))

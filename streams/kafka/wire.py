@@ -1,0 +1,174 @@
+"""What Churnwatch puts on the wire besides input events: keys, headers, ticks, table records.
+
+* Input and output messages are keyed by the customer id as UTF-8.
+* Decisions are CloudEvents in structured mode with header
+  ``content-type: application/cloudevents+json``.
+* Dead letters carry the original key, value and headers plus ``churnwatch.*`` headers
+  saying why and where the message came from.
+* Ticks (the internal tick topic) are small JSON objects: ``{"wall": t}`` from the timer,
+  or ``{"advance_to": t, "after": {topic: offset}}`` to declare that event time reached ``t``
+  once the listed input offsets of that partition have been processed.
+* The customer table holds, per customer, ``orjson(to_record(state))`` under the customer
+  key, and per partition one record under :func:`partition_key` (a key that can never be
+  a customer's: 0xFF never occurs in UTF-8) with the partition's clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from models.decisions import Decision, to_cloudevent
+from models.parse import Rejected
+
+CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
+Headers = list[tuple[str, bytes]]
+
+# Rejections the worker adds to the contract's (models.parse.REJECTION_CODES).
+KEY_MISMATCH = "key_mismatch"
+INVALID_TICK = "invalid_tick"
+
+HEADER_REASON = "churnwatch.reason"
+HEADER_CODE = "churnwatch.code"
+HEADER_TOPIC = "churnwatch.topic"
+HEADER_PARTITION = "churnwatch.partition"
+HEADER_OFFSET = "churnwatch.offset"
+
+_PARTITION_PREFIX = b"\xffpartition/"
+
+
+def decision_message(decision: Decision, source: str) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers of a decision's output message."""
+    value = orjson.dumps(to_cloudevent(decision, source))
+    return decision.customer_id.encode(), value, [("content-type", CLOUDEVENTS_CONTENT_TYPE)]
+
+
+def dead_letter_headers(
+    original: Headers, rejection: Rejected, topic: str, partition: int, offset: int
+) -> Headers:
+    """The original headers followed by why and where the message was rejected."""
+    return [
+        *original,
+        (HEADER_REASON, str(rejection).encode()),
+        (HEADER_CODE, rejection.code.encode()),
+        (HEADER_TOPIC, topic.encode()),
+        (HEADER_PARTITION, str(partition).encode()),
+        (HEADER_OFFSET, str(offset).encode()),
+    ]
+
+
+def check_key(key: bytes | None, customer_id: str) -> Rejected | None:
+    """None when the message key is the customer id in UTF-8, else why not."""
+    if key is None:
+        return Rejected(KEY_MISMATCH, f"message has no key; expected {customer_id!r}")
+    if key != customer_id.encode():
+        shown = key.decode("utf-8", "backslashreplace")
+        return Rejected(KEY_MISMATCH, f"message key {shown!r} is not customer_id {customer_id!r}")
+    return None
+
+
+# -- ticks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WallTick:
+    """The timer's word that wall-clock time is ``at`` (epoch seconds)."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class AdvanceTick:
+    """Event time reached ``to`` once the input offsets in ``after`` have been processed."""
+
+    to: float
+    after: dict[str, int] = field(default_factory=dict)
+
+
+Tick = WallTick | AdvanceTick
+
+
+def encode_tick(tick: Tick) -> bytes:
+    if isinstance(tick, WallTick):
+        return orjson.dumps({"wall": tick.at})
+    return orjson.dumps({"advance_to": tick.to, "after": tick.after})
+
+
+def decode_tick(raw: bytes | None) -> Tick | Rejected:
+    try:
+        obj = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        return Rejected(INVALID_TICK, f"tick is not valid JSON ({exc})")
+    if isinstance(obj, dict):
+        wall, to, after = _time(obj.get("wall")), _time(obj.get("advance_to")), obj.get("after", {})
+        if wall is not None:
+            return WallTick(wall)
+        if (
+            to is not None
+            and isinstance(after, dict)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in after.values())
+        ):
+            return AdvanceTick(to, dict(after))
+    return Rejected(INVALID_TICK, "tick must be {'wall': t} or {'advance_to': t, 'after': {...}}")
+
+
+def _time(value: Any) -> float | None:
+    """``value`` as epoch seconds if it is a finite number, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+# -- table records -----------------------------------------------------------------------
+
+
+def partition_key(partition: int) -> bytes:
+    """Table key of a partition's clock record."""
+    return _PARTITION_PREFIX + str(partition).encode()
+
+
+def is_partition_key(key: bytes) -> bool:
+    return key.startswith(_PARTITION_PREFIX)
+
+
+@dataclass
+class PartitionClock:
+    """What a partition must remember besides its customers to resume exactly.
+
+    ``newest`` is the newest event time seen per input topic and ``offsets`` the last
+    offset processed per input and tick topic (both drive the event-time watermark, and a
+    message at or below its topic's offset is a redelivery, skipped), ``advance`` a
+    pending :class:`AdvanceTick` waiting for its offsets.
+    """
+
+    watermark: float = -math.inf
+    newest: dict[str, float] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
+    advance: AdvanceTick | None = None
+
+
+def encode_clock(clock: PartitionClock) -> bytes:
+    advance = clock.advance
+    return orjson.dumps(
+        {
+            "watermark": clock.watermark if math.isfinite(clock.watermark) else None,
+            "newest": clock.newest,
+            "offsets": clock.offsets,
+            "advance": None if advance is None else {"to": advance.to, "after": advance.after},
+        }
+    )
+
+
+def decode_clock(raw: bytes) -> PartitionClock:
+    obj = orjson.loads(raw)
+    watermark = obj["watermark"]
+    advance = obj.get("advance")
+    return PartitionClock(
+        watermark=-math.inf if watermark is None else float(watermark),
+        newest={k: float(v) for k, v in obj["newest"].items()},
+        offsets={k: int(v) for k, v in obj["offsets"].items()},
+        advance=None if advance is None else AdvanceTick(advance["to"], advance["after"]),
+    )
