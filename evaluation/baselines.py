@@ -243,8 +243,30 @@ def _bgnbd_log_lik(theta: FloatArray, data: _RFM) -> FloatArray:
     return np.asarray(common + np.logaddexp(alive, dropped), dtype=np.float64)
 
 
+class _TwoStateModel:
+    """What BG/NBD and Pareto/NBD share: a customer's likelihood is the sum of an "alive at
+    T" and a "dropped out before T" term, and P(alive) is the first term's share."""
+
+    def _log_terms(
+        self, x: FloatArray, t_x: FloatArray, age: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def customer_log_likelihood(
+        self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+    ) -> FloatArray:
+        """Log-likelihood of each customer's ``(x, t_x, T)``."""
+        common, alive, gone = self._log_terms(*_rfm_arrays(x, t_x, T))
+        return np.asarray(common + np.logaddexp(alive, gone), dtype=np.float64)
+
+    def p_alive(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
+        """Probability that each customer is still active at ``T``."""
+        _, alive, gone = self._log_terms(*_rfm_arrays(x, t_x, T))
+        return np.asarray(np.exp(alive - np.logaddexp(alive, gone)), dtype=np.float64)
+
+
 @dataclass(frozen=True)
-class BGNBD:
+class BGNBD(_TwoStateModel):
     """A BG/NBD model: purchase rate ~ Gamma(r, alpha), drop-out probability ~ Beta(a, b).
 
     ``alpha`` is in days (purchase rates are per day). ``log_likelihood`` is the total over the
@@ -259,19 +281,11 @@ class BGNBD:
     n_customers: int = 0
     converged: bool = True
 
-    def customer_log_likelihood(
-        self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
-    ) -> FloatArray:
-        """Log-likelihood of each customer's ``(x, t_x, T)`` (FHL 2005, eq. 6)."""
-        xa, ta, age = _rfm_arrays(x, t_x, T)
-        common, alive, dropped = _bgnbd_log_terms(self.r, self.alpha, self.a, self.b, xa, ta, age)
-        return np.asarray(common + np.logaddexp(alive, dropped), dtype=np.float64)
-
-    def p_alive(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
-        """Probability that each customer is still active at ``T``; 1 when ``x == 0``."""
-        xa, ta, age = _rfm_arrays(x, t_x, T)
-        _, alive, dropped = _bgnbd_log_terms(self.r, self.alpha, self.a, self.b, xa, ta, age)
-        return np.asarray(np.exp(alive - np.logaddexp(alive, dropped)), dtype=np.float64)
+    def _log_terms(
+        self, x: FloatArray, t_x: FloatArray, age: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # FHL 2005, eq. 6; P(alive) is 1 when x == 0.
+        return _bgnbd_log_terms(self.r, self.alpha, self.a, self.b, x, t_x, age)
 
     def expected_purchases(
         self, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
@@ -355,7 +369,7 @@ def _pnbd_log_lik(theta: FloatArray, data: _RFM) -> FloatArray:
 
 
 @dataclass(frozen=True)
-class ParetoNBD:
+class ParetoNBD(_TwoStateModel):
     """A Pareto/NBD model: purchase rate ~ Gamma(r, alpha), drop-out rate ~ Gamma(s, beta).
 
     ``alpha`` and ``beta`` are in days. ``log_likelihood`` is the total over the
@@ -370,19 +384,11 @@ class ParetoNBD:
     n_customers: int = 0
     converged: bool = True
 
-    def customer_log_likelihood(
-        self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
-    ) -> FloatArray:
-        """Log-likelihood of each customer's ``(x, t_x, T)`` (Fader & Hardie 2005 note, eq. 22)."""
-        xa, ta, age = _rfm_arrays(x, t_x, T)
-        common, alive, dead = _pnbd_log_terms(self.r, self.alpha, self.s, self.beta, xa, ta, age)
-        return np.asarray(common + np.logaddexp(alive, dead), dtype=np.float64)
-
-    def p_alive(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
-        """Probability that each customer is still active at ``T``."""
-        xa, ta, age = _rfm_arrays(x, t_x, T)
-        _, alive, dead = _pnbd_log_terms(self.r, self.alpha, self.s, self.beta, xa, ta, age)
-        return np.asarray(np.exp(alive - np.logaddexp(alive, dead)), dtype=np.float64)
+    def _log_terms(
+        self, x: FloatArray, t_x: FloatArray, age: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # Fader & Hardie 2005 note, eq. 22.
+        return _pnbd_log_terms(self.r, self.alpha, self.s, self.beta, x, t_x, age)
 
     def expected_purchases(
         self, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
