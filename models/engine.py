@@ -62,7 +62,11 @@ _DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
 class Engine:
     """Per-customer churn state for a set of customers (all of them, or one partition's)."""
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, *, external_watermark: bool = False) -> None:
+        """``external_watermark``: only :meth:`advance` moves the watermark; ``process``
+        files events (and still refuses those older than the watermark) but never moves
+        it. For callers that know more about event time than the events they pass in, e.g.
+        a stream worker whose partition interleaves several input topics."""
         self.policy = policy or Policy()
         self.customers: dict[str, CustomerState] = {}
         self.population = Population.from_policy(self.policy)
@@ -78,7 +82,7 @@ class Engine:
         self._stragglers: list[tuple[Any, ...]] = []  # heap
         self._wakes: list[tuple[Any, ...]] = []  # heap
         self._seq = 0
-        self._lateness = self.policy.allowed_lateness_seconds
+        self._lateness = math.inf if external_watermark else self.policy.allowed_lateness_seconds
 
     # -- input -------------------------------------------------------------------------
 

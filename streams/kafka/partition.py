@@ -88,10 +88,8 @@ class PartitionWorker:
         self.wall_clock = wall_clock
         self.clock = clock or PartitionClock()
         self.lateness = policy.allowed_lateness_seconds
-        self.engine = Engine(policy)
-        # The watermark is ours (see the module docstring): with infinite lateness the
-        # engine never moves it on its own; it still rejects events older than it.
-        self.engine._lateness = math.inf
+        # The watermark is ours (see the module docstring), not the engine's.
+        self.engine = Engine(policy, external_watermark=True)
         self.engine.restore(states, self.clock.watermark)
         self.engine.touched.clear()
         self.outbox: list[Outbound] = []

@@ -176,6 +176,19 @@ def test_events_older_than_the_lateness_are_rejected() -> None:
     assert late.code == LATE_EVENT
 
 
+def test_an_external_watermark_moves_only_when_advanced() -> None:
+    engine = Engine(external_watermark=True)
+    run([an_order("c1", day(0)), an_order("c1", day(10)), an_order("c1", day(400))], engine=engine)
+    assert engine.watermark == -float("inf")
+    assert engine.pending_events() == 3  # filed, waiting for the caller's watermark
+    assert engine.process(an_order("c2", day(-100))) == []  # nothing is late yet
+    engine.advance(day(20))
+    assert engine.pending_events() == 1  # only the order at day 400 waits
+    late = engine.process(an_order("c3", day(19)))
+    assert isinstance(late, Rejected)
+    assert late.code == LATE_EVENT
+
+
 def test_duplicate_event_ids_are_ignored_and_counted() -> None:
     engine = Engine()
     first = an_order("c1", day(0), event_id="same")
