@@ -56,8 +56,10 @@ class Committer:
         workers: Mapping[int, PartitionWorker],
         exactly_once: bool,
         group_topic: str,
+        on_flush: Callable[[Mapping[int, PartitionWorker]], None] | None = None,
     ) -> None:
         self._app = app
+        self._on_flush = on_flush  # sees the workers right before their work is taken
         self._table = table
         self._workers = workers
         self._exactly_once = exactly_once
@@ -80,6 +82,8 @@ class Committer:
     async def flush(self) -> None:
         """Send every partition's queued output and changed table records, and wait until
         the broker has them (so none is still in flight when the transaction commits)."""
+        if self._on_flush is not None:
+            self._on_flush(self._workers)
         batches = [
             (partition, worker.take_outbox(), worker.snapshot())
             for partition, worker in list(self._workers.items())

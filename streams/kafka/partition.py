@@ -32,6 +32,7 @@ from models.parse import Rejected, parse_event
 from models.policy import Policy
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
+from streams.metrics import BatchTally
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ class PartitionWorker:
         self.engine.touched.clear()
         self.outbox: list[Outbound] = []
         self.stats: Counter[str] = Counter()
+        # For the metrics, taken at every commit (streams.kafka.commit): what was consumed
+        # and refused, and the decisions published, since the last take.
+        self.tally = BatchTally()
+        self.published: list[Decision] = []
         self._changed = False  # anything to save since the last snapshot
 
     @classmethod
@@ -140,6 +145,7 @@ class PartitionWorker:
                 self._dead_letter(message, outcome)
             else:
                 self.stats["events"] += 1
+                self.tally.accepted(topic, event)
                 self._emit(outcome)  # type: ignore[arg-type]
         self._emit(self.engine.advance(self._event_watermark(highwater)))
         if clock.advance is not None:
@@ -190,6 +196,8 @@ class PartitionWorker:
     # -- output ----------------------------------------------------------------------------
 
     def _emit(self, decisions: list[Decision]) -> None:
+        if decisions:
+            self.published += decisions
         for decision in decisions:
             self.stats[decision.kind] += 1
             key, value, headers = wire.decision_message(decision, self.routes.source)
@@ -198,12 +206,18 @@ class PartitionWorker:
 
     def _dead_letter(self, message: Inbound, rejection: Rejected) -> None:
         self.stats[f"rejected:{rejection.code}"] += 1
+        self.tally.refused(rejection.code)
         headers = wire.dead_letter_headers(
             message.headers, rejection, message.topic, message.partition, message.offset
         )
         self.outbox.append(
             Outbound(self.routes.dead_letter_topic, message.key, message.value or b"", headers)
         )
+
+    def take_published(self) -> list[Decision]:
+        """Decisions emitted since the last call (for the metrics)."""
+        published, self.published = self.published, []
+        return published
 
     def take_outbox(self) -> list[Outbound]:
         outbox, self.outbox = self.outbox, []
