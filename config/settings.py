@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from models.policy import Policy
@@ -35,6 +36,11 @@ _TOPIC_FIELDS = (
     "tick_topic",
 )
 _BROKER_URL = re.compile(r"^kafka://[^\s/,]+:\d+(,[^\s/,]+:\d+)*$")
+_WEB_URL = re.compile(r"^https?://[^\s/:]+:\d+$")
+# Settings whose values are never shown: not in errors, logs or repr.
+SECRET_FIELDS = frozenset({"sasl_password"})
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 
 
 class ConfigError(Exception):
@@ -71,6 +77,10 @@ class Settings(BaseSettings):
     app_id: str = "churnwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # How the other workers reach this one's web server (Faust's canonical URL, used to
+    # forward customer lookups): http://host:port. Default: http://web_host:web_port, or
+    # the host name instead of web_host when that is 0.0.0.0 or :: (all interfaces).
+    web_canonical_url: str | None = None
     data_dir: Path = Path("churnwatch-data")
     # Table store: ``rocksdb://`` (needs the rocksdict package) or ``memory://``.
     store: str = "rocksdb://"
@@ -81,6 +91,15 @@ class Settings(BaseSettings):
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # ``json``: one JSON object per line (time, level, logger, message); ``text``: for people.
+    log_format: Literal["json", "text"] = "json"
+    # -- Kafka security (every client: worker, topics create, produce) -------------------
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # PEM file of the CA(s) that signed the brokers' certificates (default: the system's).
+    ssl_cafile: Path | None = None
     orders_topic: str = "orders"
     emails_topic: str = "email-events"
     calls_topic: str = "calls"
@@ -136,6 +155,44 @@ class Settings(BaseSettings):
         if not 0 < value <= 86_400:
             raise ValueError("must be more than 0 and at most 86400 seconds")
         return value
+
+    @field_validator("web_canonical_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not _WEB_URL.match(value):
+            raise ValueError("must look like http://host:port")
+        return value
+
+    @field_validator("ssl_cafile")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> Settings:
+        protocol = self.security_protocol
+        has_login = self.sasl_username is not None or self.sasl_password is not None
+        if protocol in _SASL_PROTOCOLS and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"security_protocol {protocol} needs sasl_username and sasl_password")
+        if protocol not in _SASL_PROTOCOLS and has_login:
+            raise ValueError(
+                f"sasl_username/sasl_password are set but security_protocol is {protocol}; "
+                "use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.ssl_cafile is not None and protocol not in _TLS_PROTOCOLS:
+            raise ValueError(f"ssl_cafile is set but security_protocol {protocol} uses no TLS")
+        return self
+
+    def canonical_url(self) -> str:
+        """The URL the other workers use to reach this worker's web server."""
+        if self.web_canonical_url is not None:
+            return self.web_canonical_url
+        host = self.web_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"http://{host}:{self.web_port}"
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
@@ -200,7 +257,11 @@ def _describe(exc: ValidationError, path: str | Path | None) -> str:
     where = f" (file {path} or CHURNWATCH_* environment)" if path else ""
     lines = [f"invalid configuration{where}:"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  {key} = {error.get('input')!r}: {message}")
+        if not error["loc"]:  # a rule across keys: its input is every value, secrets included
+            lines.append(f"  {message}")
+            continue
+        key = ".".join(str(part) for part in error["loc"])
+        shown = "'**********'" if set(map(str, error["loc"])) & SECRET_FIELDS else None
+        lines.append(f"  {key} = {shown or repr(error.get('input'))}: {message}")
     return "\n".join(lines)

@@ -56,10 +56,12 @@ faust-streaming's Prometheus sensor (``faust/sensors/prometheus.py``:
   (``churnwatch_messages_received_total``), it defaults to the global registry, registers
   its own ``/metrics`` page, and measures latencies in milliseconds, not base units.
 
-What it has that we lack (producer send errors and latency, commit latency, HTTP status
-codes of the web server) is rare-event data: if it is ever wanted, a slim
-``faust.Sensor`` overriding only ``on_send_error``, ``on_commit_completed`` and
-``on_web_request_end`` can feed counters registered here, without a per-message cost.
+What it has that we lack is rare-event data. Commit latency matters (a commit is where the
+exactly-once output is sent and acknowledged): a slim ``faust.Sensor``
+(:mod:`streams.kafka.sensor`) feeds ``churnwatch_commit_duration_seconds``. Lookups are
+counted by our own view (``churnwatch_customer_lookups_total``). Faust's send-error hook
+never sees our sends (the committer uses the transport producer directly, and a failed
+send fails the commit instead).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -146,6 +148,10 @@ PROCESSING_BUCKETS = (
     5.0,
     10.0,
 )
+# Seconds for one offset commit, exactly-once output and table writes included: 1 ms .. 1 min.
+COMMIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# How a customer lookup (GET /customers/{id}) was answered by this worker.
+LOOKUP_RESULTS = ("found", "unknown", "forwarded", "unavailable")
 _MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
 # Event-time lag, live (seconds) to backfills (days); older still lands in +Inf.
 EVENT_LAG_BUCKETS = (
@@ -342,6 +348,12 @@ class ChurnwatchMetrics:
             "Partition assignments this worker received.",
             registry=registry,
         )
+        self.customer_lookups = Counter(
+            f"{PREFIX}_customer_lookups_total",
+            "GET /customers/{id} requests answered by this worker, by result.",
+            ["result"],
+            registry=registry,
+        )
 
     def _define_gauges(self, registry: CollectorRegistry) -> None:
         self.customers_tracked = Gauge(
@@ -398,6 +410,13 @@ class ChurnwatchMetrics:
             buckets=PROCESSING_BUCKETS,
             registry=registry,
         )
+        self.commit_duration = Histogram(
+            f"{PREFIX}_commit_duration_seconds",
+            "Wall time of each offset commit, including the output and table records sent "
+            "in its transaction and the wait for the broker to acknowledge them.",
+            buckets=COMMIT_BUCKETS,
+            registry=registry,
+        )
         self.event_time_lag = BulkHistogram(
             f"{PREFIX}_event_time_lag_seconds",
             "Wall-clock time minus occurred_at of consumed events, when processed.",
@@ -418,6 +437,8 @@ class ChurnwatchMetrics:
             self.customers_transitioned.labels(from_status=before, to_status=after)
         for status in STATUS_NAMES:
             self.customers_tracked.labels(status=status).set(0)
+        for result in LOOKUP_RESULTS:
+            self.customer_lookups.labels(result=result)
 
     # -- per batch ---------------------------------------------------------------------------
 
@@ -434,6 +455,14 @@ class ChurnwatchMetrics:
     def observe_processing(self, seconds: float) -> None:
         """One batch of messages took ``seconds`` of wall time to process."""
         self.batch_process_duration.observe(seconds)
+
+    def observe_commit(self, seconds: float) -> None:
+        """One offset commit (with its flush) took ``seconds``."""
+        self.commit_duration.observe(seconds)
+
+    def count_lookup(self, result: str) -> None:
+        """A customer lookup was answered: one of :data:`LOOKUP_RESULTS`."""
+        self.customer_lookups.labels(result=result).inc()
 
     def observe_engine(
         self, partition: int, engine: Engine, decisions: Iterable[Decision] = ()
@@ -579,8 +608,12 @@ def create_metrics(
 
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
-    """The ``/metrics`` response body and its content type."""
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    """The ``/metrics`` response body and its content type.
+
+    Always the classic text format (version 0.0.4), which every Prometheus release
+    parses, rather than prometheus-client's newer default content type.
+    """
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
 
 
 def _version() -> str:

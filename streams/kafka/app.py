@@ -9,6 +9,9 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
   detector agent (:mod:`streams.kafka.agent`, concurrency 1);
 * the per-partition workers, rebuilt from the table after every rebalance;
 * the :class:`~streams.kafka.commit.Committer` hooked in front of every offset commit;
+* what operators see (:mod:`streams.kafka.operations`): metrics fed before every commit,
+  readiness, ``/healthz``, ``/readyz``, ``/metrics`` and ``/customers/{id}``;
+* Kafka security from the settings (:mod:`streams.kafka.security`);
 * with ``clock = "wall"`` the tick timer (:mod:`streams.kafka.ticks`).
 """
 
@@ -24,7 +27,9 @@ from config.settings import Settings
 from models.decisions import AT_RISK, LOST, RECOVERED
 from streams.kafka.agent import install_detector
 from streams.kafka.commit import Committer
+from streams.kafka.operations import Operations, install_operations
 from streams.kafka.partition import PartitionWorker, Routes
+from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
 
@@ -88,6 +93,7 @@ class DetectorApp:
     workers: PartitionWorkers
     committer: Committer
     settings: Settings
+    operations: Operations | None = None  # metrics, readiness, web views
 
 
 def routes_for(settings: Settings) -> Routes:
@@ -119,7 +125,9 @@ def build_app(settings: Settings) -> DetectorApp:
         processing_guarantee=settings.processing_guarantee,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        canonical_url=settings.canonical_url(),
+        web_tables_enabled=False,  # raw table values by key, no access control
+        broker_credentials=faust_credentials(settings),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
@@ -141,8 +149,14 @@ def build_app(settings: Settings) -> DetectorApp:
     )
     routes = routes_for(settings)
     workers = PartitionWorkers(settings, routes, table)
+    operations = install_operations(app, table, workers, workers.restore, routes, settings)
     committer = Committer(
-        app, table, workers, exactly_once=exactly_once, group_topic=settings.tick_topic
+        app,
+        table,
+        workers,
+        exactly_once=exactly_once,
+        group_topic=settings.tick_topic,
+        on_flush=operations.on_flush,
     )
     app.committer = committer
 
@@ -166,4 +180,4 @@ def build_app(settings: Settings) -> DetectorApp:
     )
     if settings.clock == "wall":
         install_wall_ticks(app, settings.tick_topic, settings.tick_interval_seconds)
-    return DetectorApp(app, table, workers, committer, settings)
+    return DetectorApp(app, table, workers, committer, settings, operations)

@@ -30,6 +30,7 @@ from config.settings import Settings
 from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.parse import Rejected, parse_event
 from streams.kafka import wire
+from streams.kafka.security import client_options
 from streams.kafka.topics import BrokerError, bootstrap_servers
 from streams.progress import Progress
 
@@ -79,6 +80,7 @@ async def _produce(
         linger_ms=20,
         max_batch_size=256 * 1024,
         request_timeout_ms=int(settings.broker_timeout_seconds * 1000),
+        **client_options(settings),
     )
     try:
         await asyncio.wait_for(producer.start(), settings.broker_timeout_seconds)

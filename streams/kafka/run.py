@@ -4,7 +4,8 @@ Before Faust starts: the broker must answer within ``broker_timeout_seconds`` an
 must exist (:func:`streams.kafka.topics.check_topics`), the RocksDB store needs rocksdict,
 and with ``exactly_once`` a RocksDB store left by an unclean stop is wiped (it may hold
 writes of transactions that were aborted; the table is then restored from the committed
-changelog). uvloop is used when installed. After start-up the effective log level is checked:
+changelog). uvloop is used when installed. Logs are JSON lines (or text) on stderr, with
+secrets masked (:mod:`streams.logs`). After start-up the effective log level is checked:
 Faust's start-up spinner has been seen to leave the root logger at DEBUG, which costs ~12 %
 of throughput in building debug records nobody sees.
 """
@@ -22,7 +23,9 @@ import faust
 from config.settings import Settings
 from streams.errors import EXIT_FAILURE, EXIT_OK, UsageError
 from streams.kafka.app import build_app
+from streams.kafka.security import secrets
 from streams.kafka.topics import BrokerError, check_topics
+from streams.logs import logging_config
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,12 @@ def run_worker(settings: Settings) -> int:
 
     app.task(check_log_level)
 
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        logging_config=logging_config(settings.log_level, settings.log_format, secrets(settings)),
+    )
     status = EXIT_OK
     try:
         worker.execute_from_commandline()

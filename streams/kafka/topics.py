@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from config.settings import Settings
+from streams.kafka.security import client_options
 
 
 class BrokerError(Exception):
@@ -43,6 +44,7 @@ def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
             client_id=f"{settings.app_id}-admin",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=max(timeout_ms, 1000),
+            **client_options(settings),
         )
     except KafkaError as exc:
         raise BrokerError(
