@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = 20.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
+    # How long an input topic that has caught up still holds its partition's watermark at
+    # its newest event (it may be waiting for its producer's next batch); 0: not at all.
+    topic_idle_seconds: float = 2.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     orders_topic: str = "orders"
     emails_topic: str = "email-events"
@@ -135,6 +138,13 @@ class Settings(BaseSettings):
     def _positive_seconds(cls, value: float) -> float:
         if not 0 < value <= 86_400:
             raise ValueError("must be more than 0 and at most 86400 seconds")
+        return value
+
+    @field_validator("topic_idle_seconds")
+    @classmethod
+    def _seconds(cls, value: float) -> float:
+        if not 0 <= value <= 86_400:
+            raise ValueError("must be between 0 and 86400 seconds")
         return value
 
     @model_validator(mode="after")
