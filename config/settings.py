@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = 20.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
+    # How long an input topic that has caught up still holds its partition's watermark at
+    # its newest event (it may be waiting for its producer's next batch); 0: not at all.
+    topic_idle_seconds: float = 2.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # ``json``: one JSON object per line (time, level, logger, message); ``text``: for people.
     log_format: Literal["json", "text"] = "json"
@@ -193,6 +196,13 @@ class Settings(BaseSettings):
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
         return f"http://{host}:{self.web_port}"
+
+    @field_validator("topic_idle_seconds")
+    @classmethod
+    def _seconds(cls, value: float) -> float:
+        if not 0 <= value <= 86_400:
+            raise ValueError("must be between 0 and 86400 seconds")
+        return value
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:

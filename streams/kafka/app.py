@@ -5,8 +5,8 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
 * the app (consumer group and transactional ids = ``app_id``), tuned per the measurements
   in docs/worker.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
 * the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
-* the co-partitioned input + tick channel (raw bytes, decoded by our code) and the
-  detector agent (:mod:`streams.kafka.agent`, concurrency 1);
+* the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
+  the batch drain (:mod:`streams.kafka.drain`) hands to the partition workers;
 * the per-partition workers, rebuilt from the table after every rebalance;
 * the :class:`~streams.kafka.commit.Committer` hooked in front of every offset commit;
 * what operators see (:mod:`streams.kafka.operations`): metrics fed before every commit,
@@ -17,6 +17,7 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,8 +26,9 @@ from faust.types import TP
 
 from config.settings import Settings
 from models.decisions import AT_RISK, LOST, RECOVERED
-from streams.kafka.agent import install_detector
 from streams.kafka.commit import Committer
+from streams.kafka.drain import BatchDrain
+from streams.kafka.fixes import install_fixes
 from streams.kafka.operations import Operations, install_operations
 from streams.kafka.partition import PartitionWorker, Routes
 from streams.kafka.security import faust_credentials
@@ -38,13 +40,23 @@ TABLE_NAME = "customers"
 
 class _DetectorApp(faust.App):
     committer: Committer | None = None
+    drain: Callable[[Any], BatchDrain] | None = None  # builds the drain for a consumer
 
     def _new_consumer(self) -> Any:
         # The consumer must be created by the running worker (it reads the processing
-        # guarantee then), so the commit hook is installed here rather than in build_app.
+        # guarantee then), so the commit hook and the batch drain are installed here
+        # rather than in build_app.
         consumer = super()._new_consumer()
         if self.committer is not None:
             self.committer.install(consumer)
+            install_fixes(
+                consumer,
+                exactly_once=self.in_transaction,
+                transactional_id=self.committer.transactional_id,
+                group_topic=self.committer.group_topic,
+            )
+        if self.drain is not None:
+            self.drain(consumer).install()
         return consumer
 
     def on_init_dependencies(self) -> Any:
@@ -73,6 +85,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
             self._settings.detection,
             self._routes,
             wall_clock=self._settings.clock == "wall",
+            topic_idle_seconds=self._settings.topic_idle_seconds,
         )
         self[partition] = worker
         return worker
@@ -160,8 +173,12 @@ def build_app(settings: Settings) -> DetectorApp:
     )
     app.committer = committer
 
-    def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         (revoked,) = args
+        # Commit what was processed before the partitions move (Faust does not, with
+        # exactly_once: the new owner would redo it, and this worker's local store would
+        # keep writes of an aborted transaction, which a standby never overwrites).
+        await app.consumer.commit()
         workers.drop(revoked)
 
     # mode's signal-handler type cannot be met by a plain function under mypy: cast.
@@ -175,9 +192,21 @@ def build_app(settings: Settings) -> DetectorApp:
         value_serializer="raw",
         partitions=settings.partitions,
     )
-    install_detector(
-        app, channel, workers, workers.restore, committer, send_at_once=not exactly_once
-    )
+    app.topics.add(channel)  # subscribe; the records go to the drain, not to an agent
+
+    def drain(consumer: Any) -> BatchDrain:
+        return BatchDrain(
+            app,
+            consumer,
+            workers,
+            workers.restore,
+            committer,
+            topics=[*routes.input_types, routes.tick_topic],
+            send_at_once=not exactly_once,
+            on_batch=operations.metrics.observe_processing,
+        )
+
+    app.drain = drain
     if settings.clock == "wall":
         install_wall_ticks(app, settings.tick_topic, settings.tick_interval_seconds)
     return DetectorApp(app, table, workers, committer, settings, operations)

@@ -3,12 +3,12 @@
 Faust offers no hook before it commits, and two of its paths lose the atomicity that
 ``exactly_once`` promises: table writes (``table[key] = value``) go through a producer
 buffer that a commit does not drain, and messages to a topic that the app does not consume
-(our outputs, the dead-letter topic) are sent outside any transaction. So the worker does
-not use either: the agent only queues (``PartitionWorker.outbox``, changed customers), and
-:class:`Committer` wraps the consumer's ``_commit_offsets`` so that, right before Faust
-commits, it
+(our outputs, the dead-letter topic) are sent outside any transaction. So the worker
+uses neither: the partition workers only queue (``PartitionWorker.outbox``, changed
+customers), and :class:`Committer` wraps the consumer's ``_commit_offsets`` so that, right
+before Faust commits, it
 
-1. takes every partition's queued output and table records (synchronously: what the agent
+1. takes every partition's queued output and table records (synchronously: what the drain
    processes from then on belongs to the next commit),
 2. writes the records into the local store and sends them, with the output, through the
    transactional producer of that source partition (the same ``{app_id}-{group}-{partition}``
@@ -63,7 +63,7 @@ class Committer:
         self._table = table
         self._workers = workers
         self._exactly_once = exactly_once
-        self._group_topic = group_topic  # any topic of the agent's co-partitioned group
+        self.group_topic = group_topic  # any topic of the detector's co-partitioned group
         self._unconfirmed: list[Awaitable[Any]] = []  # at_least_once output in flight
 
     def install(self, consumer: Any) -> None:
@@ -77,7 +77,6 @@ class Committer:
             return await original(offsets, start_new_transaction=start_new_transaction)
 
         consumer._commit_offsets = commit_offsets
-        consumer._new_offset = _deduplicated_acks(consumer, consumer._new_offset)
 
     async def flush(self) -> None:
         """Send every partition's queued output and changed table records, and wait until
@@ -104,7 +103,7 @@ class Committer:
     ) -> list[Awaitable[Any]]:
         """Hand the messages to the producer; their delivery futures."""
         producer = self._app.producer
-        transactional_id = self._transactional_id(partition) if self._exactly_once else None
+        transactional_id = self.transactional_id(partition) if self._exactly_once else None
         sent = [
             await producer.send(
                 message.topic,
@@ -134,8 +133,9 @@ class Committer:
         sent[-1].add_done_callback(self._persisted_offset_callback(TP(changelog, partition)))
         return sent
 
-    def _transactional_id(self, partition: int) -> str:
-        group = self._app.assignor.group_for_topic(self._group_topic)
+    def transactional_id(self, partition: int) -> str:
+        """The transactional id Faust uses for ``partition`` of the detector's topics."""
+        group = self._app.assignor.group_for_topic(self.group_topic)
         return f"{self._app.conf.id}-{group}-{partition}"
 
     def _persisted_offset_callback(self, tp: TP) -> Callable[[Any], None]:
@@ -150,26 +150,3 @@ class Committer:
                 store.set_persisted_offset(tp, future.result().offset)
 
         return persist
-
-
-def _deduplicated_acks(consumer: Any, new_offset: Callable[[TP], int | None]) -> Any:
-    """Faust's next-offset computation, fed only acks at or above the committed offset.
-
-    After a restart or rebalance Faust can deliver some prefetched messages twice; their
-    second ack lands in its ack list again (or below the committed offset), and its search
-    for a contiguous run of acks then stops at the duplicate on every commit, so that
-    partition's offsets are never committed again. The partition workers skip the
-    duplicates (by offset); this removes them from the bookkeeping.
-    """
-
-    def deduplicated(tp: TP) -> int | None:
-        acked = consumer._acked[tp]
-        committed = consumer._committed_offset.get(tp)
-        if acked and committed is not None:
-            clean = sorted({offset for offset in acked if offset >= committed})
-            if len(clean) != len(acked):
-                acked[:] = clean
-                consumer._acked_index[tp] = set(clean)
-        return new_offset(tp)
-
-    return deduplicated

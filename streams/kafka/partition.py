@@ -1,8 +1,9 @@
 """One input partition's detector: its engine, its clock, and what it has to send and save.
 
-Pure Python, no Faust: the agent hands every consumed message to the
-:class:`PartitionWorker` of its partition, which decodes it, feeds the engine, queues the
-output messages in :attr:`PartitionWorker.outbox`, and remembers which customers changed.
+Pure Python, no Faust: the batch drain (:mod:`streams.kafka.drain`) hands every fetched
+message to the :class:`PartitionWorker` of its partition, which decodes it, feeds the
+engine, queues the output messages in :attr:`PartitionWorker.outbox`, and remembers which
+customers changed.
 :meth:`PartitionWorker.snapshot` turns those changes into table records
 (``wire.partition_key`` + customer keys) when the worker commits.
 
@@ -17,10 +18,12 @@ the outcome does not depend on how Faust interleaves the topics.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -35,9 +38,26 @@ from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
 
 
+class Message(Protocol):
+    """What the worker reads of a consumed message (aiokafka's ConsumerRecord has it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
 @dataclass(frozen=True)
 class Inbound:
-    """One consumed message, as the worker needs it."""
+    """One consumed message, built by hand (tests, tools)."""
 
     topic: str
     partition: int
@@ -68,6 +88,9 @@ class Routes:
     source: str  # CloudEvents source
 
 
+# An event ready to merge across topics: (occurred_at, offset, topic, message, event).
+_Decoded = tuple[float, int, str, "Message", Event]
+
 # Highwater (next offset to be written) of an input topic on this partition, None if unknown.
 Highwater = Callable[[str], int | None]
 
@@ -83,8 +106,10 @@ class PartitionWorker:
         wall_clock: bool,
         states: Iterable[CustomerState] = (),
         clock: PartitionClock | None = None,
+        topic_idle_seconds: float = 0.0,
     ) -> None:
         self.partition = partition
+        self.topic_idle_seconds = topic_idle_seconds
         self.routes = routes
         self.wall_clock = wall_clock
         self.clock = clock or PartitionClock()
@@ -100,6 +125,8 @@ class PartitionWorker:
         self.tally = BatchTally()
         self.published: list[Decision] = []
         self._changed = False  # anything to save since the last snapshot
+        self._now = 0.0  # monotonic seconds of the fetch being handled
+        self._caught_up_since: dict[str, float] = {}  # input topic -> monotonic seconds
 
     @classmethod
     def from_records(
@@ -109,6 +136,7 @@ class PartitionWorker:
         policy: Policy,
         routes: Routes,
         wall_clock: bool,
+        topic_idle_seconds: float = 0.0,
     ) -> PartitionWorker:
         """Rebuild from the partition's table records (recovery)."""
         states: list[CustomerState] = []
@@ -118,41 +146,106 @@ class PartitionWorker:
                 clock = wire.decode_clock(value)
             else:
                 states.append(from_record(orjson.loads(value)))
-        return cls(partition, policy, routes, wall_clock, states, clock)
+        return cls(partition, policy, routes, wall_clock, states, clock, topic_idle_seconds)
 
     # -- input -----------------------------------------------------------------------------
 
-    def handle(self, message: Inbound, highwater: Highwater) -> None:
+    def handle(self, message: Message, highwater: Highwater, now: float = 0.0) -> None:
         """Process one message of an input topic or of the tick topic."""
-        clock = self.clock
-        topic = message.topic
-        if message.offset <= clock.offsets.get(topic, -1):
-            # Delivered again (after a crash, a rebalance, or Faust re-reading what it had
-            # prefetched): its effects are already in this partition's state.
-            self.stats["redelivered"] += 1
-            return
-        self._changed = True
-        clock.offsets[topic] = message.offset  # read, even if refused: not lagging
-        if topic == self.routes.tick_topic:
-            self._handle_tick(message)
-            return
-        event = self._decode(message)
-        if event is not None:
-            if event.at > clock.newest.get(topic, -math.inf):
-                clock.newest[topic] = event.at
-            outcome = self.engine.process(event)
-            if type(outcome) is Rejected:
-                self._dead_letter(message, outcome)
-            else:
-                self.stats["events"] += 1
-                self.tally.accepted(topic, event)
-                self._emit(outcome)  # type: ignore[arg-type]
-        self._emit(self.engine.advance(self._event_watermark(highwater)))
-        if clock.advance is not None:
-            self._try_advance(clock.advance)
+        self.handle_fetch({message.topic: (message,)}, highwater, now)
 
-    def _decode(self, message: Inbound) -> Event | None:
-        parsed = parse_event(message.value or b"", self.routes.input_types[message.topic])
+    def handle_fetch(
+        self, fetched: Mapping[str, Sequence[Message]], highwater: Highwater, now: float = 0.0
+    ) -> None:
+        """Process the messages fetched together for this partition, by topic.
+
+        Events of the input topics are applied in event-time order across topics (each
+        topic's own order kept), as Kafka Streams does for co-partitioned inputs, so a
+        topic fetched in a large batch does not run ahead of the others; ticks come last.
+        ``now``: monotonic seconds, for how long a topic has been caught up.
+        """
+        self._now = now
+        ticks: Sequence[Message] = ()
+        streams = []
+        for topic, messages in fetched.items():
+            if topic == self.routes.tick_topic:
+                ticks = messages
+            else:
+                streams.append(self._decode_all(topic, messages))
+        events = streams[0] if len(streams) == 1 else heapq.merge(*streams)
+        for _at, _order, topic, message, event in events:
+            self._apply(topic, message, event, highwater)
+        if streams:
+            self._advance(highwater)  # a refused last message may have ended a lag
+        for message in ticks:
+            if self._first_delivery(self.routes.tick_topic, message.offset):
+                self._handle_tick(message)
+
+    def _first_delivery(self, topic: str, offset: int) -> bool:
+        """Record ``offset`` as read on ``topic``; False if it was read before.
+
+        A message delivered again (after a crash, a rebalance, or a re-fetch) has its
+        effects in this partition's state already."""
+        offsets = self.clock.offsets
+        if offset <= offsets.get(topic, -1):
+            self.stats["redelivered"] += 1
+            return False
+        offsets[topic] = offset  # read, even if refused: not lagging
+        self._changed = True
+        return True
+
+    def _decode_all(self, topic: str, messages: Sequence[Message]) -> list[_Decoded]:
+        """The messages' events as merge entries; refused messages dead-lettered at once."""
+        event_type = self.routes.input_types[topic]
+        read = self.clock.offsets.get(topic, -1)
+        decoded: list[_Decoded] = []
+        for message in messages:
+            if message.offset <= read:
+                self.stats["redelivered"] += 1
+                continue
+            event = self._decode(message, event_type)
+            if event is None:
+                self._first_delivery(topic, message.offset)
+            else:
+                decoded.append((event.at, message.offset, topic, message, event))
+        return decoded
+
+    def _apply(self, topic: str, message: Message, event: Event, highwater: Highwater) -> None:
+        clock = self.clock
+        offsets = clock.offsets
+        if message.offset > offsets.get(topic, -1):
+            offsets[topic] = message.offset
+        self._caught_up_since.pop(topic, None)  # it had news: the hold starts again
+        self._changed = True
+        newest = clock.newest
+        if event.at > newest.get(topic, -math.inf):
+            newest[topic] = event.at
+        outcome = self.engine.process(event)
+        if type(outcome) is Rejected:
+            self._dead_letter(message, outcome)
+        else:
+            self.stats["events"] += 1
+            self.tally.accepted(topic, event)
+            if outcome:
+                self._emit(outcome)  # type: ignore[arg-type]
+        self._advance(highwater)
+
+    def refresh(self, highwater: Highwater, now: float) -> None:
+        """Nothing fetched for this partition: let the watermark move past caught-up topics
+        whose hold (``topic_idle_seconds``) has run out."""
+        if self._caught_up_since:
+            self._now = now
+            self._advance(highwater)
+
+    def _advance(self, highwater: Highwater) -> None:
+        decisions = self.engine.advance(self._event_watermark(highwater))
+        if decisions:
+            self._emit(decisions)
+        if self.clock.advance is not None:
+            self._try_advance(self.clock.advance)
+
+    def _decode(self, message: Message, event_type: str) -> Event | None:
+        parsed = parse_event(message.value or b"", event_type)
         if type(parsed) is Rejected:
             self._dead_letter(message, parsed)
             return None
@@ -164,17 +257,31 @@ class PartitionWorker:
         return event
 
     def _event_watermark(self, highwater: Highwater) -> float:
+        """The newest event time of the most-lagging input topic, minus the lateness.
+
+        A topic holds the watermark at its newest event while it has unread messages, and
+        for ``topic_idle_seconds`` after it caught up (Kafka Streams' max.task.idle.ms): a
+        producer sends each topic in its own batches, so a topic that looks caught up may
+        just be waiting for its next batch. All topics caught up for longer than that, the
+        newest event of any topic moves the watermark.
+        """
         clock = self.clock
-        lagging = []
+        newest = clock.newest
+        since = self._caught_up_since
+        idle = self.topic_idle_seconds
+        holding = []
         for topic in self.routes.input_types:
             end = highwater(topic)
             if end is not None and clock.offsets.get(topic, -1) < end - 1:
-                lagging.append(clock.newest.get(topic, -math.inf))
-        # Lagging topics hold the watermark back; all caught up, the newest event moves it.
-        newest = min(lagging) if lagging else max(clock.newest.values(), default=-math.inf)
-        return newest - self.lateness
+                holding.append(newest.get(topic, -math.inf))
+                since.pop(topic, None)
+            elif idle > 0 and self._now - since.setdefault(topic, self._now) < idle:
+                holding.append(newest.get(topic, -math.inf))
+        if not holding:
+            return max(newest.values(), default=-math.inf) - self.lateness
+        return min(holding) - self.lateness
 
-    def _handle_tick(self, message: Inbound) -> None:
+    def _handle_tick(self, message: Message) -> None:
         tick = wire.decode_tick(message.value)
         if isinstance(tick, Rejected):
             self._dead_letter(message, tick)
@@ -204,7 +311,7 @@ class PartitionWorker:
             topic = self.routes.decision_topics[decision.kind]
             self.outbox.append(Outbound(topic, key, value, headers))
 
-    def _dead_letter(self, message: Inbound, rejection: Rejected) -> None:
+    def _dead_letter(self, message: Message, rejection: Rejected) -> None:
         self.stats[f"rejected:{rejection.code}"] += 1
         self.tally.refused(rejection.code)
         headers = wire.dead_letter_headers(

@@ -3,7 +3,7 @@
 A Faust timer cannot write a table (there is no stream event to tie the write to), and it
 runs once per worker, not per partition. So with ``clock = "wall"`` the timer only
 *produces*: every ``tick_interval_seconds`` one :class:`~streams.kafka.wire.WallTick` to each
-partition of the tick topic that this worker is assigned. The detector agent consumes the
+partition of the tick topic that this worker is assigned. The batch drain consumes the
 tick topic with the inputs (same partitions), and advancing the clock happens there, inside
 stream processing, in the same transaction as everything else.
 

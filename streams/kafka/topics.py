@@ -110,7 +110,7 @@ def check_topics(settings: Settings) -> None:
 
 
 def _check_partitions(settings: Settings, existing: dict[str, int]) -> None:
-    # The agent reads the inputs and the ticks together, partition by partition.
+    # The drain reads the inputs and the ticks together, partition by partition.
     co_partitioned = (
         settings.orders_topic,
         settings.emails_topic,

@@ -103,7 +103,7 @@ class CustomerLookup:
         worker = self._workers.get(partition)
         if worker is None:
             # Assigned and recovered, but no message yet since the assignment: build the
-            # partition's worker from the table now, as the agent would on its first message.
+            # partition's worker from the table now, as the drain would on its first message.
             worker = self._restore(partition)
         view = worker.engine.view(customer_id)
         if view is None:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,11 @@ def decision_message(decision: Decision, source: str) -> tuple[bytes, bytes, Hea
 
 
 def dead_letter_headers(
-    original: Headers, rejection: Rejected, topic: str, partition: int, offset: int
+    original: Sequence[tuple[str, bytes]],
+    rejection: Rejected,
+    topic: str,
+    partition: int,
+    offset: int,
 ) -> Headers:
     """The original headers followed by why and where the message was rejected."""
     return [

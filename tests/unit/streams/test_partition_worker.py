@@ -212,3 +212,48 @@ def test_a_refused_last_message_does_not_leave_its_topic_lagging() -> None:
     feed.send(ORDERS, b"garbage", key=b"c1")  # the last order is refused...
     # ...but read: nothing lags any more, and event time moves on.
     assert worker.engine.watermark == EPOCH + 10 * DAY - lateness
+
+
+def message(topic: str, offset: int, obj: dict[str, Any]) -> Inbound:
+    return Inbound(topic, 0, offset, obj["customer_id"].encode(), orjson.dumps(obj), [])
+
+
+def test_a_fetch_is_applied_in_event_time_order_across_topics() -> None:
+    # All caught up after this fetch, so nothing holds the watermark between its events:
+    # topic by topic, the emails (days 1-40) would move it past the orders of days 5-30.
+    worker = new_worker()
+    emails = [email_json(event_id=f"m{d}", occurred_at=iso(d)) for d in (1, 10, 20, 40)]
+    orders = [order_json(event_id=f"o{d}", order_id=f"o{d}", occurred_at=iso(d)) for d in (5, 30)]
+    ends = {EMAILS: len(emails), ORDERS: len(orders), CALLS: 0}
+    worker.handle_fetch(
+        {
+            EMAILS: [message(EMAILS, i, m) for i, m in enumerate(emails)],
+            ORDERS: [message(ORDERS, i, o) for i, o in enumerate(orders)],
+        },
+        ends.get,
+    )
+    assert not [m for m in worker.take_outbox() if m.topic == "dlq"]
+    assert worker.engine.customers["c1"].orders == 2
+    assert worker.engine.watermark == EPOCH + 40 * DAY - Policy().allowed_lateness_seconds
+
+
+def test_a_caught_up_topic_holds_the_watermark_for_its_idle_time() -> None:
+    worker = PartitionWorker(0, Policy(), ROUTES, wall_clock=False, topic_idle_seconds=2.0)
+    lateness = Policy().allowed_lateness_seconds
+    ends = {EMAILS: 1, ORDERS: 1, CALLS: 1}
+    order = order_json(event_id="o0", order_id="o0", occurred_at=iso(0))
+    call = complaint("c1", 0, "k0")
+    fetched = {ORDERS: [message(ORDERS, 0, order)], CALLS: [message(CALLS, 0, call)]}
+    worker.handle_fetch(fetched, ends.get, now=100.0)
+    email = email_json(event_id="m0", occurred_at=iso(10))
+    worker.handle_fetch({EMAILS: [message(EMAILS, 0, email)]}, ends.get, now=101.0)
+    # Orders and calls caught up a second ago: they may be waiting for their next batch.
+    assert worker.engine.watermark == EPOCH - lateness
+    late_order = order_json(event_id="o1", order_id="o1", occurred_at=iso(5))
+    ends[ORDERS] = 2
+    worker.handle_fetch({ORDERS: [message(ORDERS, 1, late_order)]}, ends.get, now=101.5)
+    assert not [m for m in worker.take_outbox() if m.topic == "dlq"]  # not late
+    assert worker.engine.watermark == EPOCH - lateness  # calls still hold it
+    worker.refresh(ends.get, now=104.0)  # every topic quiet for longer than 2 s
+    assert worker.engine.watermark == EPOCH + 10 * DAY - lateness
+    assert worker.engine.customers["c1"].orders == 2

@@ -1,0 +1,89 @@
+"""Work-arounds for faust-streaming behaviour that breaks exactly-once, in one place.
+
+Each was found by an integration test on a real broker (tests/integration/
+test_worker_recovery.py) and patches one consumer when the app creates it
+(``_DetectorApp._new_consumer``); each says what goes wrong without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from faust.types import TP
+
+
+def install_fixes(
+    consumer: Any, exactly_once: bool, transactional_id: Callable[[int], str], group_topic: str
+) -> None:
+    """Apply every fix below that the processing guarantee needs to ``consumer``."""
+    consumer._new_offset = deduplicated_acks(consumer, consumer._new_offset)
+    if exactly_once:
+        stop_producers_of_standbys(consumer, transactional_id, group_topic)
+        committed_highwaters(consumer)
+
+
+def deduplicated_acks(consumer: Any, new_offset: Callable[[TP], int | None]) -> Any:
+    """Faust's next-offset computation, fed only acks at or above the committed offset.
+
+    After a restart or rebalance Faust can deliver some prefetched messages twice; their
+    second ack lands in its ack list again (or below the committed offset), and its search
+    for a contiguous run of acks then stops at the duplicate on every commit, so that
+    partition's offsets are never committed again. The partition workers skip the
+    duplicates (by offset); this removes them from the bookkeeping.
+    """
+
+    def deduplicated(tp: TP) -> int | None:
+        acked = consumer._acked[tp]
+        committed = consumer._committed_offset.get(tp)
+        if acked and committed is not None:
+            clean = sorted({offset for offset in acked if offset >= committed})
+            if len(clean) != len(acked):
+                acked[:] = clean
+                consumer._acked_index[tp] = set(clean)
+        return new_offset(tp)
+
+    return deduplicated
+
+
+def stop_producers_of_standbys(
+    consumer: Any, transactional_id: Callable[[int], str], group_topic: str
+) -> None:
+    """Stop the transactional producer of every revoked partition, standbys included.
+
+    Faust stops the producers of revoked partitions only if they did not become this
+    worker's standby replicas. But the worker that now owns such a partition starts a
+    producer with the same transactional id, which fences ours: when the partition comes
+    back, Faust reuses the fenced producer and the first send fails ("Can't send messages
+    while not in transaction"), crashing the worker. Stopped, it is created afresh.
+    """
+    transactions = consumer.transactions
+    original = transactions.on_rebalance
+    producer = transactions.producer
+
+    async def on_rebalance(assigned: set[TP], revoked: set[TP], newly: set[TP]) -> None:
+        for tp in revoked:
+            if tp.topic == group_topic:  # one topic of the group: once per partition
+                await producer.stop_transaction(transactional_id(tp.partition))
+        await original(assigned, revoked, newly)
+
+    transactions.on_rebalance = on_rebalance
+
+
+def committed_highwaters(consumer: Any) -> None:
+    """Ask the broker for the last stable offsets that table recovery reads up to.
+
+    With exactly_once Faust takes them from ``AIOKafkaConsumer.last_stable_offset``, which
+    aiokafka knows only from its latest fetch response of that partition: None (read as
+    "empty") for a changelog partition this worker never fetched, which leaves a joining
+    worker with an empty table, and stale for a standby, which leaves a worker taking over
+    without the last commits of the one that left. ``end_offsets`` sends ListOffsets with
+    the consumer's read_committed isolation: the last stable offset, now.
+    """
+    thread = consumer._thread
+
+    async def highwaters(partitions: list[TP]) -> Mapping[TP, int]:
+        offsets: Mapping[TP, int] = await thread._ensure_consumer().end_offsets(partitions)
+        return offsets
+
+    thread._highwaters = highwaters
