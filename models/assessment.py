@@ -5,12 +5,20 @@ Buy-'Til-You-Die spirit (BG/NBD's individual P(alive), with a log-normal renewal
 instead of a Poisson one)::
 
     odds(left) = a / (b + repeat_orders)  x  likelihood ratios of current evidence
-    risk       = odds / (odds + S(silence))
+    risk       = odds / (odds + S(silence) / S(silence at the last sign of life))
 
 where ``S`` is the customer's predictive probability of a gap at least this long
-(:mod:`models.rhythm`). Silence only lowers ``S``, so risk never falls while a customer
-stays silent; regular reorderers have a narrow ``S`` (lateness counts fast), irregular
-buyers a wide one (their silence is weak evidence).
+(:mod:`models.rhythm`). Regular reorderers have a narrow ``S`` (lateness counts fast),
+irregular buyers a wide one (their silence is weak evidence).
+
+**Signs of life.** A customer who ordered 50 days ago but clicked a mail or called in last
+week was still there last week: if they have left, they left since. Only the silence after
+the last sign of life is evidence then, so the survival is conditional on having got that
+far without an order, ``S(silence) / S(silence at the sign)``. Mail unanswered since that
+sign is evidence of its own (:mod:`models.engagement`): the odds are multiplied by how
+unlikely so many unanswered mails are for this customer if they are still buying. Silence
+only lowers the conditional ``S``, and the evidence changes only at events, so risk never
+falls while a customer stays silent.
 
 Decisions are thresholds on that risk, solved in closed form for the *time* they will be
 crossed, so the engine can sleep until then instead of polling.
@@ -23,8 +31,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from models.customer import ACTIVE, AT_RISK, LOST, CustomerState
+from models.engagement import silence_odds
 from models.policy import DAY, Policy
-from models.rhythm import Rhythm, silence_for_survival, survival
+from models.rhythm import Rhythm, log_survival, silence_for_log_survival
 
 # Reason codes: part of the output contract (consumers route on them).
 OVERDUE_ORDER = "overdue_order"
@@ -44,8 +53,6 @@ REASON_CODES = (
     INQUIRY_WITHOUT_ORDER,
 )
 CAUSES = ("service_failure", "disengagement", "declining_value", "habit_lapse", "unknown")
-
-_SMALLEST_SURVIVAL = 1e-12
 
 
 class Reason(NamedTuple):
@@ -95,6 +102,18 @@ def declining_amount(state: CustomerState, policy: Policy) -> bool:
     return state.recent_amount < policy.declining_amount_ratio * average
 
 
+def email_silence_odds(state: CustomerState, policy: Policy) -> float:
+    """Likelihood ratio (left : still buying) of the mails unanswered since the last sign
+    of life, given the customer's engagement history shrunk toward the typical rate."""
+    prior_engaged = policy.engagement_prior_rate * policy.engagement_prior_mails
+    return silence_odds(
+        prior_engaged + state.engaged_mails,
+        policy.engagement_prior_mails + state.delivered_mails,
+        state.sends_since_engaged,
+        policy.email_departure_spread,
+    )
+
+
 def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
     """Prior odds of having left after this many repeat orders, times current evidence."""
     odds = policy.dropout_a / (policy.dropout_b + max(state.orders - 1, 0))
@@ -103,11 +122,7 @@ def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
         odds *= policy.complaint_odds
     if state.unsubscribed:
         odds *= policy.unsubscribed_odds
-    elif (
-        state.last_engaged_at is not None
-        and state.sends_since_engaged >= policy.disengaged_after_sends
-    ):
-        odds *= policy.email_disengaged_odds
+    odds *= email_silence_odds(state, policy)
     if state.unanswered_calls >= policy.unanswered_calls:
         odds *= policy.calls_unanswered_odds
     if declining_frequency(state, policy) or declining_amount(state, policy):
@@ -118,6 +133,15 @@ def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
     return odds
 
 
+def log_survival_at_sign_of_life(state: CustomerState, rhythm: Rhythm, policy: Policy) -> float:
+    """log ``S`` of the silence from the last order to the last sign of life: the part of
+    the silence the customer is known to have been around for (0 when that is the order)."""
+    last, alive = state.last_order_at, state.alive_at
+    if last is None or alive is None or alive <= last:
+        return 0.0
+    return log_survival(rhythm.mu, rhythm.sd, alive - last, policy.interval_distribution)
+
+
 def risk_at(state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | None = None) -> float:
     """P(the customer will not order again), as judged at event time ``t``."""
     odds = odds_of_leaving(state, t, policy)
@@ -125,15 +149,21 @@ def risk_at(state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | Non
     if last is None:
         return odds / (odds + 1.0)
     rhythm = rhythm or rhythm_of(state)
-    alive = survival(rhythm.mu, rhythm.sd, t - last)
-    return odds / (odds + alive)
+    log_alive = log_survival(rhythm.mu, rhythm.sd, t - last, policy.interval_distribution)
+    log_alive -= log_survival_at_sign_of_life(state, rhythm, policy)
+    return odds / (odds + math.exp(min(log_alive, 0.0)))
 
 
-def _crossing_time(state: CustomerState, odds: float, threshold: float) -> float:
-    """When silence makes risk reach ``threshold`` (never before the expected order)."""
+def _crossing_time(state: CustomerState, odds: float, threshold: float, policy: Policy) -> float:
+    """When silence makes risk reach ``threshold`` (never before the expected order):
+    where the conditional survival falls to ``odds (1 - threshold) / threshold``."""
     assert state.last_order_at is not None
-    target = odds * (1.0 - threshold) / threshold
-    silence = silence_for_survival(state.mu, state.sd, max(target, _SMALLEST_SURVIVAL))
+    rhythm = rhythm_of(state)
+    log_target = math.log(odds * (1.0 - threshold) / threshold)
+    log_target += log_survival_at_sign_of_life(state, rhythm, policy)
+    silence = silence_for_log_survival(
+        rhythm.mu, rhythm.sd, log_target, policy.interval_distribution
+    )
     return state.last_order_at + max(silence, math.exp(state.mu) * DAY)
 
 
@@ -156,16 +186,16 @@ def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | N
         target = AT_RISK
     if state.last_order_at is not None:
         odds = odds_of_leaving(state, t, policy)
-        lost_at = _crossing_time(state, odds, policy.lost_risk)
+        if target == ACTIVE:
+            at_risk_at = _crossing_time(state, odds, policy.at_risk_risk, policy)
+            if t < at_risk_at:
+                # The lost crossing comes later still: look again at the at_risk one.
+                return ACTIVE, min(wake, at_risk_at)
+            target = AT_RISK
+        lost_at = _crossing_time(state, odds, policy.lost_risk, policy)
         if t >= lost_at:
             return LOST, None
         wake = min(wake, lost_at)
-        if target == ACTIVE:
-            at_risk_at = _crossing_time(state, odds, policy.at_risk_risk)
-            if t >= at_risk_at:
-                target = AT_RISK
-            else:
-                wake = min(wake, at_risk_at)
     return target, (None if wake == math.inf else wake)
 
 
@@ -196,15 +226,13 @@ def reasons_at(
         )
     if state.unsubscribed:
         reasons.append(Reason(EMAIL_UNSUBSCRIBED, "unsubscribed from email"))
-    elif (
-        state.last_engaged_at is not None
-        and state.sends_since_engaged >= policy.disengaged_after_sends
-    ):
+    elif email_silence_odds(state, policy) >= policy.email_disengaged_evidence:
+        since = state.alive_at if state.alive_at is not None else state.last_order_at
         reasons.append(
             Reason(
                 EMAIL_DISENGAGED,
-                f"{state.sends_since_engaged} emails without an open or click since "
-                f"{_day(state.last_engaged_at)}",
+                f"{state.sends_since_engaged} emails without an open or click"
+                + (f" since {_day(since)}" if since is not None else ""),
             )
         )
     if state.unanswered_calls >= policy.unanswered_calls:

@@ -12,6 +12,7 @@ import math
 import zlib
 from typing import Any
 
+from models.engagement import OPEN_RATE_WEIGHT, is_machine_open
 from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.policy import Policy
 from models.rhythm import Population, log_interval_days
@@ -23,32 +24,45 @@ STATUS_NAMES = ("active", "at_risk", "lost")
 _FP = 4
 
 
+# Record layout, version 1: the fields before email engagement was modelled.
+_V1_FIELDS = (
+    "customer_id",
+    "due_at",
+    "episode",
+    "first_order_at",
+    "intervals",
+    "issue_opened_at",
+    "last_engaged_at",
+    "last_inquiry_at",
+    "last_order_at",
+    "mu",
+    "open_issues",
+    "orders",
+    "pending",
+    "recent_amount",
+    "recent_ids",
+    "sd",
+    "sends_since_engaged",
+    "status",
+    "total_spend",
+    "unanswered_calls",
+    "unsubscribed",
+)
+# Version 2 appends these; a version-1 record loads with their defaults (see from_record).
+_V2_FIELDS = (
+    "alive_at",
+    "delivered_mails",
+    "engaged_mails",
+    "last_opened_at",
+    "last_sent_at",
+    "open_rate",
+)
+
+
 class CustomerState:
     """Everything Churnwatch remembers about one customer."""
 
-    __slots__ = (
-        "customer_id",
-        "due_at",
-        "episode",
-        "first_order_at",
-        "intervals",
-        "issue_opened_at",
-        "last_engaged_at",
-        "last_inquiry_at",
-        "last_order_at",
-        "mu",
-        "open_issues",
-        "orders",
-        "pending",
-        "recent_amount",
-        "recent_ids",
-        "sd",
-        "sends_since_engaged",
-        "status",
-        "total_spend",
-        "unanswered_calls",
-        "unsubscribed",
-    )
+    __slots__ = _V1_FIELDS + _V2_FIELDS
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
@@ -62,9 +76,19 @@ class CustomerState:
         self.sd = 1.0
         self.total_spend = 0.0
         self.recent_amount = 0.0  # EWMA of order amounts
+        # Email: the last real (not machine) open or click; mails sent since the customer was
+        # last known to be around (an order, a real open or click, an inbound call), all
+        # unanswered; their engagement history before that (own counts, capped); machine
+        # open detection (last send and open, moving open rate).
         self.last_engaged_at: float | None = None
         self.sends_since_engaged = 0
+        self.delivered_mails = 0.0
+        self.engaged_mails = 0.0
+        self.last_sent_at: float | None = None
+        self.last_opened_at: float | None = None
+        self.open_rate = 0.0
         self.unsubscribed = False
+        self.alive_at: float | None = None  # the last sign of life: order, engagement, call
         self.unanswered_calls = 0
         self.open_issues = 0
         self.issue_opened_at: float | None = None
@@ -101,15 +125,16 @@ def record(state: CustomerState, event: Event, policy: Policy, population: Popul
     """Fold one event into the customer's state.
 
     Returns whether the event can change the customer's judgement (risk, reasons or
-    deadlines); most email events cannot, and the engine skips re-planning for them.
+    deadlines); machine opens and mail before the first order cannot, and the engine skips
+    re-planning for them.
     """
     if type(event) is OrderRecorded:
         _record_order(state, event, policy, population)
         return True
     if type(event) is EmailRecorded:
-        return _record_email(state, event, policy)
+        return _record_email(state, event, policy) and state.last_order_at is not None
     assert type(event) is CallRecorded
-    _record_call(state, event)
+    _record_call(state, event, policy)
     return True
 
 
@@ -134,36 +159,84 @@ def _record_order(
     state.orders += 1
     state.last_order_at = order.at
     state.total_spend += order.amount
+    _sign_of_life(state, order.at, engaged_mail=False, policy=policy)
     # Ordering again answers a complaint as far as churn goes: they stayed.
     state.open_issues = 0
     state.issue_opened_at = None
 
 
 def _record_email(state: CustomerState, email: EmailRecorded, policy: Policy) -> bool:
+    """Returns whether the email changed the evidence (a mail sent or bounced, a real open
+    or click, an unsubscription)."""
     action = email.action
-    threshold = policy.disengaged_after_sends
     if action == "sent":
         state.sends_since_engaged += 1
-        return state.sends_since_engaged == threshold and state.last_engaged_at is not None
-    if action == "opened" or action == "clicked":
-        was_disengaged = state.sends_since_engaged >= threshold
-        first_engagement = state.last_engaged_at is None
-        state.last_engaged_at = email.at
-        state.sends_since_engaged = 0
-        return was_disengaged and not first_engagement
+        state.last_sent_at = email.at
+        state.open_rate *= 1.0 - OPEN_RATE_WEIGHT
+        return True
+    if action == "opened":
+        sent = state.last_sent_at
+        opened = state.last_opened_at
+        if sent is not None and (opened is None or opened < sent):
+            state.open_rate += OPEN_RATE_WEIGHT  # the first open of the latest mail
+        state.last_opened_at = email.at
+        after_send = math.inf if sent is None else email.at - sent
+        if is_machine_open(after_send, state.open_rate, policy):
+            return False
+        _sign_of_life(state, email.at, engaged_mail=True, policy=policy)
+        return True
+    if action == "clicked":
+        _sign_of_life(state, email.at, engaged_mail=True, policy=policy)
+        return True
     if action == "unsubscribed":
         already = state.unsubscribed
         state.unsubscribed = True
         return not already
-    # A bounce tells us about the mailbox, not the customer's intent.
+    # A bounce tells us about the mailbox, not the customer's intent: the mail was never
+    # delivered, so it is not an unanswered one.
+    if state.sends_since_engaged > 0:
+        state.sends_since_engaged -= 1
+        return True
     return False
 
 
-def _record_call(state: CustomerState, call: CallRecorded) -> None:
+def _sign_of_life(state: CustomerState, at: float, engaged_mail: bool, policy: Policy) -> None:
+    """The customer was around at ``at`` (they ordered, really opened or clicked a mail, or
+    called in). The mails sent since the previous sign of life went to a customer who was
+    still there: they join the engagement history, the latest one engaged if this sign is
+    an engagement."""
+    quiet = state.sends_since_engaged
+    if quiet > 0:
+        _add_mail_history(state, quiet, 1 if engaged_mail else 0, policy)
+        state.sends_since_engaged = 0
+    if engaged_mail:
+        state.last_engaged_at = at
+    if state.alive_at is None or at > state.alive_at:
+        state.alive_at = at
+
+
+def _add_mail_history(state: CustomerState, delivered: int, engaged: int, policy: Policy) -> None:
+    """Count mails into the customer's engagement history, keeping at most the configured
+    memory (older mails fade proportionally, so the rate follows slow changes)."""
+    total = state.delivered_mails + delivered
+    engaged_total = state.engaged_mails + engaged
+    memory = policy.engagement_memory_mails
+    if total > memory:
+        engaged_total *= memory / total
+        total = memory
+    state.delivered_mails = total
+    state.engaged_mails = engaged_total
+
+
+def _record_call(state: CustomerState, call: CallRecorded, policy: Policy) -> None:
     if call.outcome == "answered" or call.direction == "inbound":
         state.unanswered_calls = 0
     if call.direction == "outbound" and call.outcome != "answered":
         state.unanswered_calls += 1
+    if call.direction == "inbound":
+        # Calling in is a sign of life (answering a sales call is not: people who have
+        # left still pick up the phone).
+        _sign_of_life(state, call.at, engaged_mail=False, policy=policy)
     reason = call.reason
     if reason == "complaint" or reason == "support":
         if call.resolved is True:
@@ -177,8 +250,10 @@ def _record_call(state: CustomerState, call: CallRecorded) -> None:
         state.last_inquiry_at = call.at
 
 
-# Compact record form: a flat list in slot order (pending events as lists).
+# Compact record form: a flat list in slot order (pending events as lists). Version 2 appends
+# fields to version 1, so a record's length tells its version.
 _FIELDS = CustomerState.__slots__
+_V1_LENGTH = len(_V1_FIELDS)
 
 
 def to_record(state: CustomerState) -> list[Any]:
@@ -206,10 +281,14 @@ _EVENT_KINDS: dict[str, Any] = {
 
 
 def from_record(values: list[Any]) -> CustomerState:
-    """Inverse of :func:`to_record`."""
+    """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
+    was modelled): their new fields keep the defaults, the last sign of life being the last
+    order."""
     kinds = _EVENT_KINDS
     state = CustomerState(values[0])
-    for name, value in zip(_FIELDS, values, strict=True):
+    if len(values) not in (_V1_LENGTH, len(_FIELDS)):
+        raise ValueError(f"a customer record has {_V1_LENGTH} or {len(_FIELDS)} fields")
+    for name, value in zip(_FIELDS, values, strict=False):
         if name == "recent_ids":
             value = bytes.fromhex(value)
         elif name == "intervals":
@@ -217,4 +296,6 @@ def from_record(values: list[Any]) -> CustomerState:
         elif name == "pending" and value is not None:
             value = [kinds[kind](*fields) for kind, *fields in value]
         setattr(state, name, value)
+    if len(values) == _V1_LENGTH:
+        state.alive_at = state.last_order_at
     return state

@@ -16,7 +16,7 @@ DAY = 86_400.0
 class Policy:
     # Decision thresholds on risk = P(the customer will not order again).
     at_risk_risk: float = 0.5
-    lost_risk: float = 0.65
+    lost_risk: float = 0.7
     # Out-of-order tolerance: events up to this much older than the newest seen are folded
     # in in time order; older ones are rejected as late. Decisions lag event time by this.
     allowed_lateness_seconds: float = 3600.0
@@ -32,19 +32,31 @@ class Policy:
     prior_weight_customers: float = 50.0  # pseudo-customers behind the starting prior
     within_sd_pseudo_intervals: float = 2.0  # shrinkage of a customer's spread to the prior
     min_within_sd: float = 0.12  # floor: nobody is perfectly regular (~12 %)
+    # Interval distribution that scores silence, fitted to (mu, sd) of log-intervals:
+    # "weibull" (sd 1.28 is exactly a Poisson buyer's exponential) or "lognormal".
+    interval_distribution: str = "weibull"
     # Beta(a, b) prior on dropping out after a purchase (BG/NBD): odds a/(b + repeats).
     dropout_a: float = 1.2
     dropout_b: float = 16.0
     # Evidence that multiplies the odds of having left (likelihood ratios).
     complaint_odds: float = 4.0
     unsubscribed_odds: float = 2.0
-    email_disengaged_odds: float = 1.5
     calls_unanswered_odds: float = 1.3
     declining_odds: float = 1.5
     inquiry_odds: float = 1.5
+    # Email engagement (models/engagement.py): unanswered mail since the customer was last
+    # known to be around is evidence whose weight follows from their own engagement rate.
+    machine_open_seconds: float = 900.0  # an open sooner than this after the send is a proxy
+    machine_open_rate: float = 0.95  # a customer opening this share of mail: opens are proxies
+    engagement_prior_rate: float = 0.25  # typical share of mail really opened or clicked
+    engagement_prior_mails: float = 16.0  # weight of the typical rate, in mails of history
+    engagement_memory_mails: float = 52.0  # mails of own history kept (older ones fade)
+    email_disengaged_evidence: float = 4.0  # odds from unanswered mail listed as a reason
+    # A customer who left may have done so after any of the quiet mails (not right after
+    # the last sign of life): tempers short quiet runs of customers who engage often.
+    email_departure_spread: bool = True
     # Rule parameters.
     complaint_grace_hours: float = 24.0  # unresolved this long -> at risk at once
-    disengaged_after_sends: int = 4  # sends without open/click, after earlier engagement
     unanswered_calls: int = 3  # consecutive unanswered outbound calls
     inquiry_window_days: float = 14.0  # inquiry without an order within this many days
     declining_interval_ratio: float = 1.5  # recent intervals vs earlier ones
@@ -64,6 +76,10 @@ class Policy:
         _check(self.allowed_lateness_seconds >= 0, "allowed_lateness_seconds must be >= 0")
         _check(2 <= self.interval_window <= 64, "interval_window must be in 2..64")
         _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")
+        _check(
+            self.interval_distribution in ("weibull", "lognormal"),
+            'interval_distribution must be "weibull" or "lognormal"',
+        )
         for name in (
             "prior_between_customer_sd",
             "min_between_customer_sd",
@@ -75,19 +91,23 @@ class Policy:
             "dropout_b",
             "inquiry_window_days",
             "recent_amount_weight",
+            "engagement_prior_mails",
+            "engagement_memory_mails",
         ):
             _check(getattr(self, name) > 0, f"{name} must be > 0")
         for name in (
             "complaint_odds",
             "unsubscribed_odds",
-            "email_disengaged_odds",
+            "email_disengaged_evidence",
             "calls_unanswered_odds",
             "declining_odds",
             "inquiry_odds",
         ):
             _check(getattr(self, name) >= 1.0, f"{name} must be >= 1 (it is evidence of leaving)")
         _check(self.complaint_grace_hours >= 0, "complaint_grace_hours must be >= 0")
-        _check(self.disengaged_after_sends >= 1, "disengaged_after_sends must be >= 1")
+        _check(self.machine_open_seconds >= 0, "machine_open_seconds must be >= 0")
+        _check(0 < self.machine_open_rate <= 1.0, "machine_open_rate must be in (0, 1]")
+        _check(0 < self.engagement_prior_rate < 1.0, "engagement_prior_rate must be in (0, 1)")
         _check(self.unanswered_calls >= 1, "unanswered_calls must be >= 1")
         _check(self.declining_interval_ratio > 1.0, "declining_interval_ratio must be > 1")
         _check(0 < self.declining_amount_ratio < 1.0, "declining_amount_ratio must be in (0, 1)")

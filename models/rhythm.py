@@ -1,9 +1,22 @@
 """Reorder rhythm: how long a customer usually waits between orders, and how surely.
 
-Intervals are modelled as log-normal per customer. A customer's typical log-interval is
-shrunk toward a *population prior* in proportion to how little history they have, so a
-one-order customer leans entirely on the population and a regular reorderer on their own
-rhythm (a normal-normal hierarchical model; the predictive is what we score silence with).
+A customer's rhythm is summarised on the log scale: the mean ``mu`` and spread ``sd`` of
+their log-intervals. Their typical log-interval is shrunk toward a *population prior* in
+proportion to how little history they have, so a one-order customer leans entirely on the
+population and a regular reorderer on their own rhythm (a normal-normal hierarchical model
+on log-intervals; its predictive ``(mu, sd)`` is what we score silence with).
+
+**The shape of the tail.** Silence is scored with the survival ``S(u)`` = P(next interval
+> u) of an interval distribution with that log-mean and log-spread. The default is the
+**Weibull** (``interval_distribution = "weibull"``): the log of a Weibull interval is
+Gumbel-distributed with spread ``pi / (c sqrt 6)``, so the shape is ``c = pi / (sd sqrt 6)``
+and ``S(u) = exp(-exp(c (ln u - mu) - gamma))`` (Euler's gamma). A buyer whose log-intervals
+spread like a Poisson buyer's (``sd = 1.28``) gets ``c = 1``, exactly the exponential gap
+of a Poisson process; a regular reorderer (``sd = 0.2``) gets ``c = 6.4``, a sharply
+rising hazard of reordering, so lateness counts fast. The log-normal
+(``"lognormal"``) fits the same ``(mu, sd)`` with a far heavier right tail: at five mean
+intervals of silence it gives a Poisson buyer 4 % where the exponential gives 0.7 %, so
+their silence counted too little. Both have closed-form survival and inverse.
 
 The population prior is learned from the data with **each customer counted once** (the
 mean of customers' own typical log-intervals), not from the pooled intervals, because
@@ -115,25 +128,53 @@ def predict(window: Sequence[float], population: Population, policy: Policy) -> 
     return Rhythm(mu, math.sqrt(within + 1.0 / precision))
 
 
-def survival(mu: float, sd: float, silence_seconds: float) -> float:
-    """P(the next interval is longer than ``silence_seconds``) for a customer still buying,
-    whose log-day intervals are N(mu, sd^2)."""
+WEIBULL = "weibull"
+LOGNORMAL = "lognormal"
+INTERVAL_DISTRIBUTIONS = (WEIBULL, LOGNORMAL)
+_EULER_GAMMA = 0.5772156649015329
+_GUMBEL_SD = math.pi / math.sqrt(6.0)  # spread of the log of an exponential interval
+_SMALLEST_FLOAT = 1e-300
+
+
+def log_survival(mu: float, sd: float, silence_seconds: float, family: str = WEIBULL) -> float:
+    """log P(the next interval is longer than ``silence_seconds``) for a customer still
+    buying, whose log-day intervals have mean ``mu`` and spread ``sd`` (log scale, so that
+    very long silences do not underflow)."""
     if silence_seconds <= 0.0:
-        return 1.0
+        return 0.0
     z = (math.log(silence_seconds / DAY) - mu) / sd
-    return 0.5 * math.erfc(z / _SQRT2)
+    if family == WEIBULL:
+        return -math.exp(_GUMBEL_SD * z - _EULER_GAMMA)
+    return math.log(max(0.5 * math.erfc(z / _SQRT2), _SMALLEST_FLOAT))
 
 
-def silence_for_survival(mu: float, sd: float, target: float) -> float:
+def survival(mu: float, sd: float, silence_seconds: float, family: str = WEIBULL) -> float:
+    """P(the next interval is longer than ``silence_seconds``): see :func:`log_survival`."""
+    return math.exp(log_survival(mu, sd, silence_seconds, family))
+
+
+def silence_for_log_survival(
+    mu: float, sd: float, log_target: float, family: str = WEIBULL
+) -> float:
+    """Seconds of silence after which :func:`log_survival` falls to ``log_target``."""
+    if log_target >= 0.0:
+        return 0.0
+    if family == WEIBULL:
+        z = (_EULER_GAMMA + math.log(-log_target)) / _GUMBEL_SD
+    else:
+        z = _upper_normal_quantile(max(math.exp(log_target), _SMALLEST_FLOAT))
+    return math.exp(mu + sd * z) * DAY
+
+
+def silence_for_survival(mu: float, sd: float, target: float, family: str = WEIBULL) -> float:
     """Seconds of silence after which :func:`survival` falls to ``target`` (0 < target)."""
     if target >= 1.0:
         return 0.0
-    return math.exp(mu + sd * _upper_quantile(target)) * DAY
+    return silence_for_log_survival(mu, sd, math.log(target), family)
 
 
 @lru_cache(maxsize=8192)
-def _upper_quantile(tail: float) -> float:
-    # Few distinct tails occur (odds depend on order count and a handful of flags).
+def _upper_normal_quantile(tail: float) -> float:
     return _STANDARD_NORMAL.inv_cdf(1.0 - tail)
 
 

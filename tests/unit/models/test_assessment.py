@@ -9,6 +9,7 @@ import pytest
 from models.assessment import (
     COMPLAINT_UNRESOLVED,
     OVERDUE_ORDER,
+    email_silence_odds,
     likely_cause,
     odds_of_leaving,
     plan,
@@ -123,3 +124,44 @@ def test_reasons_list_overdue_with_a_readable_detail() -> None:
 )
 def test_the_likely_cause_is_the_most_specific_reason(codes: set[str], cause: str) -> None:
     assert likely_cause(codes) == cause
+
+
+def reader_then_quiet(quiet_mails: int) -> CustomerState:
+    """Monthly orders, reads every other weekly mail (at noon), then goes quiet."""
+    events: list[Event] = [an_order(at=day(30 * i)) for i in range(6)]
+    events += [an_email(action="sent", at=day(7 * w)) for w in range(22)]
+    events += [an_email(action="opened", at=day(7 * w + 0.5)) for w in range(0, 22, 2)]
+    events += [an_email(action="sent", at=day(154 + 7 * w)) for w in range(quiet_mails)]
+    return customer(*sorted(events, key=lambda e: e.at))
+
+
+def test_unanswered_mail_multiplies_the_odds_by_its_likelihood_ratio() -> None:
+    quiet, answered = reader_then_quiet(6), reader_then_quiet(0)
+    t = day(200)
+    ratio = odds_of_leaving(quiet, t, POLICY) / odds_of_leaving(answered, t, POLICY)
+    assert math.isclose(ratio, email_silence_odds(quiet, POLICY))
+    assert ratio > POLICY.email_disengaged_evidence
+    codes = {r.code for r in reasons_at(quiet, t, POLICY)}
+    assert "email_disengaged" in codes
+
+
+def test_a_sign_of_life_discounts_the_silence_before_it() -> None:
+    """Same 60 days without an order; a click on day 50 leaves only 10 days as evidence."""
+    orders = [an_order(at=day(30 * i)) for i in range(6)]
+    silent = customer(*orders)
+    clicked = customer(
+        *orders, an_email(action="sent", at=day(199)), an_email(action="clicked", at=day(200))
+    )
+    t = day(150 + 60)
+    assert clicked.alive_at == day(200)
+    assert risk_at(clicked, t, POLICY) < risk_at(silent, t, POLICY)
+    assert risk_at(clicked, t, POLICY) < POLICY.at_risk_risk < risk_at(silent, t, POLICY)
+
+
+def test_the_planned_crossing_is_where_risk_reaches_the_threshold() -> None:
+    """With a sign of life and unanswered mail, the closed-form crossing still lands on the
+    threshold (the plan's wake-up is the at_risk crossing)."""
+    state = reader_then_quiet(3)
+    status, wake = plan(state, day(160), POLICY)
+    assert status == ACTIVE and wake is not None
+    assert math.isclose(risk_at(state, wake, POLICY), POLICY.at_risk_risk, rel_tol=1e-6)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from models.customer import CustomerState, from_record, record, seen_before, to_record
 from models.events import Event
-from models.policy import Policy
+from models.policy import DAY, Policy
 from models.rhythm import Population
-from tests.builders import a_call, an_email, an_order, day
+from tests.builders import EPOCH, a_call, an_email, an_order, day
 
 POLICY = Policy()
 
@@ -49,27 +50,103 @@ def test_email_engagement_counts_sends_since_the_last_open_or_click() -> None:
         an_email(action="sent"),
         an_email(action="clicked", at=day(1)),
         an_email(action="sent", at=day(2)),
-        an_email(action="bounced", at=day(3)),
+        an_email(action="sent", at=day(9)),
     )
-    assert (state.sends_since_engaged, state.last_engaged_at) == (1, day(1))
+    assert (state.sends_since_engaged, state.last_engaged_at) == (2, day(1))
+    assert (state.delivered_mails, state.engaged_mails) == (1.0, 1.0)
+    assert state.alive_at == day(1)
     assert not state.unsubscribed
     assert fold(an_email(action="unsubscribed")).unsubscribed
 
 
-def test_only_threshold_crossings_in_email_ask_for_a_new_plan() -> None:
+def test_a_bounced_mail_is_not_an_unanswered_one() -> None:
+    state = fold(an_email(action="sent"), an_email(action="bounced", at=day(0) + 60))
+    assert state.sends_since_engaged == 0
+
+
+def test_a_sign_of_life_folds_the_quiet_mails_into_the_engagement_history() -> None:
+    """Four unanswered mails, then an order: four misses to someone still there."""
+    state = fold(
+        an_order(at=day(0)),
+        *(an_email(action="sent", at=day(1 + 7 * i)) for i in range(4)),
+        an_order(at=day(30)),
+        an_email(action="sent", at=day(31)),
+        an_email(action="opened", at=day(31.5)),
+    )
+    assert (state.delivered_mails, state.engaged_mails) == (5.0, 1.0)
+    assert (state.sends_since_engaged, state.alive_at) == (0, day(31.5))
+
+
+def test_calling_in_is_a_sign_of_life_but_answering_a_sales_call_is_not() -> None:
+    base: list[Event] = [an_order(at=day(0)), an_email(action="sent", at=day(1))]
+    answered = fold(*base, a_call(direction="outbound", reason="sales", at=day(2)))
+    assert (answered.alive_at, answered.sends_since_engaged) == (day(0), 1)
+    inbound = fold(*base, a_call(direction="inbound", reason="inquiry", at=day(2)))
+    assert (inbound.alive_at, inbound.sends_since_engaged) == (day(2), 0)
+
+
+def test_machine_opens_are_not_engagement() -> None:
+    """A privacy proxy opens within minutes of the send; a person reads later."""
+    sent = an_email(action="sent", at=day(1))
+    proxy = fold(an_order(at=day(0)), sent, an_email(action="opened", at=day(1) + 120))
+    assert (proxy.sends_since_engaged, proxy.last_engaged_at) == (1, None)
+    person = fold(an_order(at=day(0)), sent, an_email(action="opened", at=day(1) + 3 * 3600))
+    assert (person.sends_since_engaged, person.last_engaged_at) == (0, day(1) + 3 * 3600)
+
+
+def test_a_customer_who_opens_every_mail_has_machine_opens() -> None:
+    events: list[Event] = [an_order(at=day(0))]
+    for week in range(40):
+        events += [
+            an_email(action="sent", at=day(1 + 7 * week)),
+            an_email(action="opened", at=day(1.5 + 7 * week)),  # hours later: looks human
+        ]
+    state = fold(*events)
+    assert state.open_rate >= POLICY.machine_open_rate
+    # Once opens are machine-like, an open no longer ends the quiet run; a click does.
+    quiet = state.sends_since_engaged
+    assert quiet > 0
+    population = Population.from_policy(POLICY)
+    record(state, an_email(action="sent", at=day(400)), POLICY, population)
+    record(state, an_email(action="opened", at=day(400.5)), POLICY, population)
+    assert state.sends_since_engaged == quiet + 1
+    record(state, an_email(action="clicked", at=day(400.6)), POLICY, population)
+    assert state.sends_since_engaged == 0
+
+
+def test_engagement_history_keeps_a_bounded_memory() -> None:
+    events: list[Event] = []
+    for week in range(100):
+        events += [
+            an_email(action="sent", at=day(7 * week)),
+            an_email(action="clicked", at=day(7 * week + 1)),
+        ]
+    state = fold(*events)
+    assert state.delivered_mails == POLICY.engagement_memory_mails
+    assert abs(state.engaged_mails - POLICY.engagement_memory_mails) < 1e-9
+
+
+def test_which_email_events_ask_for_a_new_plan() -> None:
+    """Mail can change the judgement once the customer has ordered; machine opens never."""
     state = CustomerState("c1")
     population = Population.from_policy(POLICY)
-    changes = [
-        record(state, e, POLICY, population)
-        for e in [
-            an_email(action="opened"),
-            *(an_email(action="sent") for _ in range(5)),
-            an_email(action="opened"),
-            an_email(action="unsubscribed"),
-            an_email(action="unsubscribed"),
-        ]
+
+    def changes(*events: Event) -> list[bool]:
+        return [record(state, e, POLICY, population) for e in events]
+
+    assert changes(an_email(action="sent"), an_email(action="clicked", at=day(0.5))) == [
+        False,
+        False,
     ]
-    assert changes == [False, False, False, False, True, False, True, True, False]
+    record(state, an_order(at=day(1)), POLICY, population)
+    assert changes(
+        an_email(action="sent", at=day(2)),
+        an_email(action="opened", at=day(2) + 60),  # machine
+        an_email(action="opened", at=day(2.5)),  # a person
+        an_email(action="bounced", at=day(3)),  # nothing quiet left to take back
+        an_email(action="unsubscribed", at=day(4)),
+        an_email(action="unsubscribed", at=day(5)),
+    ) == [True, False, True, False, True, False]
 
 
 def test_unanswered_outbound_calls_form_a_streak_that_any_answer_ends() -> None:
@@ -142,3 +219,22 @@ def test_the_record_form_round_trips_exactly(events: list[Event]) -> None:
     restored = from_record(to_record(state))
     assert restored == state
     assert to_record(restored) == to_record(state)
+
+
+def test_a_version_1_record_still_loads() -> None:
+    """Records written before email engagement was modelled (21 fields) load with the new
+    fields at their defaults, the last sign of life being the last order."""
+    version_1 = [
+        "c1", None, 1, EPOCH, [2.3], None, None, None, EPOCH + 10 * DAY, 2.3, 0, 2, None,
+        25.0, "", 0.5, 3, 0, 50.0, 0, False,
+    ]  # fmt: skip
+    state = from_record(version_1)
+    assert (state.orders, state.last_order_at, state.sends_since_engaged) == (2, day(10), 3)
+    assert state.alive_at == day(10)
+    assert (state.delivered_mails, state.engaged_mails, state.open_rate) == (0.0, 0.0, 0.0)
+    assert len(to_record(state)) == len(version_1) + 6
+
+
+def test_a_record_of_unknown_length_is_refused() -> None:
+    with pytest.raises(ValueError):
+        from_record(["c1", None, 1])

@@ -8,7 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.policy import DAY, Policy
-from models.rhythm import Population, log_interval_days, predict, silence_for_survival, survival
+from models.rhythm import (
+    LOGNORMAL,
+    Population,
+    log_interval_days,
+    log_survival,
+    predict,
+    silence_for_log_survival,
+    silence_for_survival,
+    survival,
+)
 
 POLICY = Policy()
 
@@ -84,3 +93,37 @@ def test_survival_never_rises_with_silence(silences: list[float]) -> None:
     values = [survival(3.0, 0.7, s * DAY) for s in sorted(silences)]
     assert values == sorted(values, reverse=True)
     assert all(0.0 <= v <= 1.0 for v in values)
+
+
+@given(
+    st.floats(min_value=-2, max_value=6),
+    st.floats(min_value=0.05, max_value=3),
+    st.floats(min_value=1e-9, max_value=0.999),
+)
+def test_the_lognormal_option_inverts_too(mu: float, sd: float, target: float) -> None:
+    silence = silence_for_survival(mu, sd, target, LOGNORMAL)
+    assert math.isclose(survival(mu, sd, silence, LOGNORMAL), target, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_a_poisson_buyers_spread_gives_the_exponential() -> None:
+    """Log-spread pi/sqrt(6) is the log of an exponential interval: S(u) = exp(-u / mean),
+    with mean exp(mu + Euler's gamma)."""
+    sd = math.pi / math.sqrt(6.0)
+    mean_days = math.exp(math.log(30.0) + 0.5772156649015329)
+    for days in (1.0, 30.0, 90.0, 300.0):
+        assert math.isclose(survival(math.log(30.0), sd, days * DAY), math.exp(-days / mean_days))
+
+
+def test_the_weibull_tail_is_lighter_than_the_lognormal() -> None:
+    """At five mean intervals of silence a Poisson buyer has S = e^-5 (0.7 %), which the
+    Weibull gives and the log-normal overstates several times."""
+    sd = math.pi / math.sqrt(6.0)
+    mu = math.log(30.0) - 0.5772156649015329  # mean interval 30 days
+    weibull = survival(mu, sd, 150 * DAY)
+    assert math.isclose(weibull, math.exp(-5.0), rel_tol=1e-9)
+    assert survival(mu, sd, 150 * DAY, LOGNORMAL) > 4 * weibull
+
+
+def test_log_survival_does_not_underflow() -> None:
+    assert log_survival(math.log(10.0), 0.12, 3650 * DAY) < -1e6
+    assert silence_for_log_survival(math.log(10.0), 0.12, -1e6) > 10 * DAY
