@@ -1,8 +1,9 @@
-"""The Kafka subcommands of ``churnwatch``: ``topics create``, ``produce`` and ``worker``.
+"""The Kafka subcommands of ``churnwatch``: ``topics create``, ``produce``, ``worker``, ``watch``.
 
 Argument parsing and wiring only; the work is in :mod:`streams.kafka.topics`,
-:mod:`streams.kafka.produce` and :mod:`streams.kafka.run`. Exit status: 0 done, 1 the
-broker could not be used (the message says why), 2 bad arguments, files or settings.
+:mod:`streams.kafka.produce`, :mod:`streams.kafka.run` and :mod:`streams.kafka.watch`.
+Exit status: 0 done, 1 the broker could not be used (the message says why), 2 bad
+arguments, files or settings.
 """
 
 from __future__ import annotations
@@ -56,6 +57,25 @@ def register(commands: Any) -> None:
     worker.add_argument("--config", metavar="PATH", help="TOML settings file")
     worker.set_defaults(run=run_worker_command)
 
+    watch = commands.add_parser(
+        "watch",
+        help="print the churn events as they are published",
+        description="Read the at-risk, lost and recovered topics (read_committed, no "
+        "consumer group) and print one line per decision.",
+    )
+    watch.add_argument(
+        "--new-only", action="store_true", help="only decisions published from now on"
+    )
+    watch.add_argument(
+        "--idle-seconds",
+        type=float,
+        metavar="S",
+        help="stop after S seconds without a decision (default: run until interrupted)",
+    )
+    watch.add_argument("--output", metavar="PATH", help="also write every CloudEvent (JSON Lines)")
+    watch.add_argument("--config", metavar="PATH", help="TOML settings file")
+    watch.set_defaults(run=run_watch)
+
 
 def run_topics_create(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
@@ -103,3 +123,26 @@ def run_worker_command(args: argparse.Namespace) -> int:
     from streams.kafka.run import run_worker
 
     return run_worker(load_settings(args.config))
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from streams.kafka.watch import watch
+
+    settings = load_settings(args.config)
+    try:
+        counts = watch(
+            settings,
+            sys.stdout,
+            from_beginning=not args.new_only,
+            idle_seconds=args.idle_seconds,
+            output=Path(args.output) if args.output else None,
+        )
+    except BrokerError as exc:
+        print(f"churnwatch watch: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    total = sum(counts.values())
+    by_type = ", ".join(f"{kind} {n:,}" for kind, n in sorted(counts.items()))
+    print(f"{total:,} churn events ({by_type or 'none'})", file=sys.stderr)
+    return EXIT_OK

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import deployment
+from bench.worker_harness import REPO, deployment
 from streams.kafka import wire
 from tests.builders import EPOCH, call_json, email_json, order_json
 
@@ -67,3 +69,21 @@ def test_bad_messages_are_dead_lettered_with_reason_and_origin(
         (decision,) = d.read([d.topic("at_risk")])
         assert decision.key == b"c4"
         assert decision.headers["content-type"] == b"application/cloudevents+json"
+
+        # What a subscriber sees: `churnwatch watch` prints that decision, and saves it whole.
+        seen = tmp_path / "seen.jsonl"
+        watched = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "watch", "--idle-seconds=3", f"--output={seen}"],
+            cwd=REPO,
+            env=d.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert watched.returncode == 0, watched.stderr
+        (line,) = watched.stdout.splitlines()
+        assert "at_risk" in line and "c4" in line and "complaint_unresolved" in line
+        assert "1 churn events (at_risk 1)" in watched.stderr
+        assert [orjson.loads(raw)["id"] for raw in seen.read_bytes().splitlines()] == [
+            orjson.loads(decision.value or b"{}")["id"]
+        ]
