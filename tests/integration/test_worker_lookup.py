@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 SETTINGS = {
     "DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12",
     "DETECTION__ALLOWED_LATENESS_SECONDS": "2592000",
+    "TOPIC_IDLE_SECONDS": "10",
 }
 
 
@@ -151,6 +152,35 @@ def test_any_worker_answers_with_the_owners_view_and_503_while_partitions_move(
         finally:
             frozen.process.kill()  # a stopped process ignores SIGTERM until continued
             frozen.process.wait(10)
+
+
+def test_a_worker_that_joins_later_serves_its_partitions_from_the_changelog(
+    kafka_broker: str, tmp_path: Path
+) -> None:
+    # The joining worker has never read the changelog: how far to restore it must come
+    # from the broker (streams.kafka.fixes.committed_highwaters), or it starts empty.
+    events = simulate(tmp_path, customers=60, days=120, seed=12)
+    with deployment(kafka_broker, tmp_path, partitions=2, extra=SETTINGS) as d:
+        first = d.start_worker("w1")
+        wait_for("the first worker ready", lambda: ready(first), timeout=60)
+        d.produce(events, advance_to_end=True)
+        d.wait_until_consumed(timeout=120)
+        expected = snapshot(d, events)
+        second = d.start_worker("w2")
+        wait_for("a stable group of two", lambda: d.group_members() == 2, timeout=90)
+        wait_for(
+            "both workers ready with a partition each",
+            lambda: (
+                ready(first)
+                and ready(second)
+                and metric(second, "churnwatch_partitions_assigned") == 1
+            ),
+            timeout=90,
+        )
+        for customer, view in expected.items():
+            status, _, body = lookup(second, customer)
+            assert status == 200, (customer, status, body)
+            assert same_view(body, view), (customer, body, view)
 
 
 def _answered(worker: Worker, customer: str, wanted: int) -> tuple[int, dict[str, str], Any] | None:
