@@ -12,7 +12,8 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
 * what operators see (:mod:`streams.kafka.operations`): metrics fed before every commit,
   readiness, ``/healthz``, ``/readyz``, ``/metrics`` and ``/customers/{id}``;
 * Kafka security from the settings (:mod:`streams.kafka.security`);
-* with ``clock = "wall"`` the tick timer (:mod:`streams.kafka.ticks`).
+* the tick timer (:mod:`streams.kafka.ticks`): wall-clock time with ``clock = "wall"``;
+  with either clock, the moment to end a caught-up topic's hold on the watermark.
 """
 
 from __future__ import annotations
@@ -207,6 +208,10 @@ def build_app(settings: Settings) -> DetectorApp:
         )
 
     app.drain = drain
-    if settings.clock == "wall":
-        install_wall_ticks(app, settings.tick_topic, settings.tick_interval_seconds)
+    # With clock = "event" the ticks do not move time: they only let a partition's
+    # watermark pass input topics whose hold (topic_idle_seconds) has run out.
+    interval = settings.tick_interval_seconds
+    if settings.clock == "event" and settings.topic_idle_seconds > 0:
+        interval = min(interval, settings.topic_idle_seconds)
+    install_wall_ticks(app, settings.tick_topic, interval)
     return DetectorApp(app, table, workers, committer, settings, operations)

@@ -124,15 +124,6 @@ class BatchDrain:
             await self._maybe_send(partition)
             await self._maybe_commit()
             await asyncio.sleep(0)  # commits, heartbeats and web requests between batches
-        await self._refresh(set(detector), generation)
-
-    async def _refresh(self, fetched: set[int], generation: int) -> None:
-        """Let the other partitions' watermarks pass topics that stayed caught up."""
-        now = time.monotonic()
-        for partition, worker in list(self._workers.items()):
-            if partition not in fetched and self._flowing(generation):
-                worker.refresh(self._highwaters(partition), now)
-                await self._maybe_send(partition)
 
     def _flowing(self, generation: int) -> bool:
         """Still the generation the batch was fetched in, and no rebalance under way (the

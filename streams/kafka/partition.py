@@ -180,6 +180,8 @@ class PartitionWorker:
         for message in ticks:
             if self._first_delivery(self.routes.tick_topic, message.offset):
                 self._handle_tick(message)
+        if ticks:
+            self._advance(highwater)  # a tick is also the time to end a topic's hold
 
     def _first_delivery(self, topic: str, offset: int) -> bool:
         """Record ``offset`` as read on ``topic``; False if it was read before.
@@ -229,13 +231,6 @@ class PartitionWorker:
             if outcome:
                 self._emit(outcome)  # type: ignore[arg-type]
         self._advance(highwater)
-
-    def refresh(self, highwater: Highwater, now: float) -> None:
-        """Nothing fetched for this partition: let the watermark move past caught-up topics
-        whose hold (``topic_idle_seconds``) has run out."""
-        if self._caught_up_since:
-            self._now = now
-            self._advance(highwater)
 
     def _advance(self, highwater: Highwater) -> None:
         decisions = self.engine.advance(self._event_watermark(highwater))

@@ -254,6 +254,7 @@ def test_a_caught_up_topic_holds_the_watermark_for_its_idle_time() -> None:
     worker.handle_fetch({ORDERS: [message(ORDERS, 1, late_order)]}, ends.get, now=101.5)
     assert not [m for m in worker.take_outbox() if m.topic == "dlq"]  # not late
     assert worker.engine.watermark == EPOCH - lateness  # calls still hold it
-    worker.refresh(ends.get, now=104.0)  # every topic quiet for longer than 2 s
+    tick = Inbound(TICKS, 0, 0, None, wire.encode_tick(wire.WallTick(EPOCH)), [])
+    worker.handle_fetch({TICKS: [tick]}, ends.get, now=104.0)  # all quiet for over 2 s
     assert worker.engine.watermark == EPOCH + 10 * DAY - lateness
     assert worker.engine.customers["c1"].orders == 2
