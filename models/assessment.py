@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from models.customer import ACTIVE, AT_RISK, LOST, CustomerState
-from models.engagement import silence_odds
+from models.engagement import silence_odds, silence_odds_ahead
 from models.policy import DAY, Policy
 from models.rhythm import Rhythm, log_survival, silence_for_log_survival
 
@@ -43,6 +43,8 @@ EMAIL_UNSUBSCRIBED = "email_unsubscribed"
 CALLS_UNANSWERED = "calls_unanswered"
 COMPLAINT_UNRESOLVED = "complaint_unresolved"
 INQUIRY_WITHOUT_ORDER = "inquiry_without_order"
+# Only on an at_risk decision whose previous status is lost: why the customer stepped back.
+SIGN_OF_LIFE = "sign_of_life"
 REASON_CODES = (
     OVERDUE_ORDER,
     DECLINING_ORDERS,
@@ -51,6 +53,7 @@ REASON_CODES = (
     CALLS_UNANSWERED,
     COMPLAINT_UNRESOLVED,
     INQUIRY_WITHOUT_ORDER,
+    SIGN_OF_LIFE,
 )
 CAUSES = ("service_failure", "disengagement", "declining_value", "habit_lapse", "unknown")
 
@@ -114,15 +117,33 @@ def email_silence_odds(state: CustomerState, policy: Policy) -> float:
     )
 
 
-def odds_of_leaving(state: CustomerState, t: float, policy: Policy) -> float:
-    """Prior odds of having left after this many repeat orders, times current evidence."""
+def email_silence_odds_ahead(
+    state: CustomerState, policy: Policy, ahead: int
+) -> tuple[float, float]:
+    """:func:`email_silence_odds`, and the largest it can become with up to ``ahead`` more
+    mails sent and still unanswered."""
+    prior_engaged = policy.engagement_prior_rate * policy.engagement_prior_mails
+    return silence_odds_ahead(
+        prior_engaged + state.engaged_mails,
+        policy.engagement_prior_mails + state.delivered_mails,
+        state.sends_since_engaged,
+        ahead,
+        policy.email_departure_spread,
+    )
+
+
+def odds_of_leaving(
+    state: CustomerState, t: float, policy: Policy, email_odds: float | None = None
+) -> float:
+    """Prior odds of having left after this many repeat orders, times current evidence
+    (``email_odds``: the unanswered mail's likelihood ratio, if already known)."""
     odds = policy.dropout_a / (policy.dropout_b + max(state.orders - 1, 0))
     complaint_at = complaint_effective_at(state, policy)
     if complaint_at is not None and t >= complaint_at:
         odds *= policy.complaint_odds
     if state.unsubscribed:
         odds *= policy.unsubscribed_odds
-    odds *= email_silence_odds(state, policy)
+    odds *= email_silence_odds(state, policy) if email_odds is None else email_odds
     if state.unanswered_calls >= policy.unanswered_calls:
         odds *= policy.calls_unanswered_odds
     if declining_frequency(state, policy) or declining_amount(state, policy):
@@ -173,30 +194,68 @@ def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | N
     Silence alone makes a customer at risk or lost only once overdue; an unresolved
     complaint makes them at risk after the grace period whatever their rhythm.
     """
+    target, wake, _ = plan_ahead(state, t, policy, 0)
+    return target, wake
+
+
+# Planning ahead for mail keeps this far before the earliest crossing it bounds (seconds), so
+# that rounding can never put the bound after the crossing it stands for.
+_AHEAD_MARGIN = 1.0
+# A lost customer's plan does not depend on mail sent to them.
+EVERY_MAIL = 1 << 62
+
+
+def plan_ahead(
+    state: CustomerState, t: float, policy: Policy, mails: int
+) -> tuple[int, float | None, int]:
+    """:func:`plan`, with a next look that stays early enough while up to ``mails`` more
+    mails are sent and go unanswered.
+
+    A sent mail only raises the unanswered count, and with it the odds; nothing else in the
+    plan moves. So instead of re-planning at every send, the engine can look again at the
+    earliest crossing under the largest odds those sends could give (``mails`` = 0: the
+    exact plan). Returns the status, the next look, and the highest unanswered count that
+    look covers: a later send that leaves the count at or below it, before the next look,
+    cannot make a decision due before that look. Looking again early is harmless (the
+    plan is a function of the state and the time only); looking late never happens. When
+    the bound is not ahead of ``t`` the plan is the exact one (covering no more mail).
+    """
     status = state.status
     if status == LOST:
-        return LOST, None
+        return LOST, None, EVERY_MAIL
+    covers = state.sends_since_engaged
     wake = math.inf
-    for change in (complaint_effective_at(state, policy), inquiry_effective_at(state, policy)):
+    complaint_at = complaint_effective_at(state, policy)
+    for change in (complaint_at, inquiry_effective_at(state, policy)):
         if change is not None and change > t:
             wake = min(wake, change)
     target = status
-    complaint_at = complaint_effective_at(state, policy)
     if status == ACTIVE and complaint_at is not None and t >= complaint_at:
         target = AT_RISK
     if state.last_order_at is not None:
-        odds = odds_of_leaving(state, t, policy)
+        exact_lr, most_lr = email_silence_odds_ahead(state, policy, mails)
+        most = odds_of_leaving(state, t, policy, most_lr) if mails > 0 else None
+        threshold = policy.at_risk_risk if target == ACTIVE else policy.lost_risk
+        if most is not None:
+            bound = _crossing_time(state, most, threshold, policy) - _AHEAD_MARGIN
+            if t < bound:
+                return target, min(wake, bound), covers + mails
+        odds = odds_of_leaving(state, t, policy, exact_lr)
         if target == ACTIVE:
             at_risk_at = _crossing_time(state, odds, policy.at_risk_risk, policy)
             if t < at_risk_at:
                 # The lost crossing comes later still: look again at the at_risk one.
-                return ACTIVE, min(wake, at_risk_at)
+                return ACTIVE, min(wake, at_risk_at), covers
             target = AT_RISK
+            if most is not None:
+                bound = _crossing_time(state, most, policy.lost_risk, policy) - _AHEAD_MARGIN
+                if t < bound:
+                    return target, min(wake, bound), covers + mails
         lost_at = _crossing_time(state, odds, policy.lost_risk, policy)
         if t >= lost_at:
-            return LOST, None
+            return LOST, None, EVERY_MAIL
         wake = min(wake, lost_at)
-    return target, (None if wake == math.inf else wake)
+    return target, (None if wake == math.inf else wake), covers
 
 
 def reasons_at(

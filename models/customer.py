@@ -57,12 +57,15 @@ _V2_FIELDS = (
     "last_sent_at",
     "open_rate",
 )
+# Version 3 appends this; older records load with 0 (no lost customer revived yet).
+_V3_FIELDS = ("revivals",)
 
 
 class CustomerState:
     """Everything Churnwatch remembers about one customer."""
 
-    __slots__ = _V1_FIELDS + _V2_FIELDS
+    # plan_covers is the engine's bookkeeping, not part of the record (see Engine._apply).
+    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, "plan_covers")
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
@@ -94,8 +97,14 @@ class CustomerState:
         self.issue_opened_at: float | None = None
         self.last_inquiry_at: float | None = None
         self.due_at: float | None = None  # next time the engine must look at this customer
+        # Times this episode a sign of life took the customer from lost back to at_risk
+        # (numbers the repeated decisions of an episode, so each gets its own id).
+        self.revivals = 0
         self.recent_ids = b""
         self.pending: list[Event] | None = None  # buffered events (persisted by the worker)
+        # Not persisted: the highest count of unanswered mails the current plan's next look
+        # stays early enough for (-1: none; the engine re-plans at the next mail).
+        self.plan_covers = -1
 
     def __repr__(self) -> str:
         return f"CustomerState({to_record(self)!r})"
@@ -250,10 +259,11 @@ def _record_call(state: CustomerState, call: CallRecorded, policy: Policy) -> No
         state.last_inquiry_at = call.at
 
 
-# Compact record form: a flat list in slot order (pending events as lists). Version 2 appends
-# fields to version 1, so a record's length tells its version.
-_FIELDS = CustomerState.__slots__
+# Compact record form: a flat list in slot order (pending events as lists). Each version
+# appends fields to the one before, so a record's length tells its version.
+_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS
 _V1_LENGTH = len(_V1_FIELDS)
+_V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
 
 
 def to_record(state: CustomerState) -> list[Any]:
@@ -282,12 +292,14 @@ _EVENT_KINDS: dict[str, Any] = {
 
 def from_record(values: list[Any]) -> CustomerState:
     """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
-    was modelled): their new fields keep the defaults, the last sign of life being the last
-    order."""
+    was modelled: their new fields keep the defaults, the last sign of life being the last
+    order) and version-2 records (before lost customers could be revived: none was)."""
     kinds = _EVENT_KINDS
     state = CustomerState(values[0])
-    if len(values) not in (_V1_LENGTH, len(_FIELDS)):
-        raise ValueError(f"a customer record has {_V1_LENGTH} or {len(_FIELDS)} fields")
+    if len(values) not in (_V1_LENGTH, _V2_LENGTH, len(_FIELDS)):
+        raise ValueError(
+            f"a customer record has {_V1_LENGTH}, {_V2_LENGTH} or {len(_FIELDS)} fields"
+        )
     for name, value in zip(_FIELDS, values, strict=False):
         if name == "recent_ids":
             value = bytes.fromhex(value)

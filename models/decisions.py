@@ -40,19 +40,26 @@ class Decision(NamedTuple):
     previous_status: str
     episode: int
     view: dict[str, Any]
+    # How many times this episode a sign of life had taken the customer from lost back to
+    # at_risk when this decision was made (0 for the first at_risk and lost of an episode).
+    revival: int = 0
 
     @property
     def id(self) -> str:
-        return decision_id(self.customer_id, self.kind, self.episode)
+        return decision_id(self.customer_id, self.kind, self.episode, self.revival)
 
 
-def decision_id(customer_id: str, kind: str, episode: int) -> str:
-    """Deterministic: one customer, decision type and episode always get the same id.
+def decision_id(customer_id: str, kind: str, episode: int, revival: int = 0) -> str:
+    """Deterministic: one customer, decision type, episode and revival always get the same id.
 
-    A UUIDv5 (RFC 9562) of ``customer \x1f kind \x1f episode`` in a fixed namespace; built
-    by hand because ``uuid.uuid5`` costs three times as much on this path.
+    A UUIDv5 (RFC 9562) of ``customer \x1f kind \x1f episode`` in a fixed namespace, with
+    ``\x1f revival`` appended after the first revival of the episode (so the ids of decisions
+    before any revival are those of earlier versions); built by hand because ``uuid.uuid5``
+    costs three times as much on this path.
     """
     name = f"{customer_id}\x1f{kind}\x1f{episode}".encode()
+    if revival:
+        name += f"\x1f{revival}".encode()
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant

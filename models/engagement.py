@@ -70,6 +70,36 @@ def silence_odds(engaged: float, delivered: float, misses: int, spread: bool = T
     return total / (misses + 1) / p_j
 
 
+def silence_odds_ahead(
+    engaged: float, delivered: float, misses: int, ahead: int, spread: bool = True
+) -> tuple[float, float]:
+    """:func:`silence_odds` of ``misses`` (bit for bit), and the largest likelihood ratio
+    of ``misses`` up to ``misses + ahead`` unanswered mails: what up to ``ahead`` more sends
+    can do to the evidence (not monotone in the count for tiny engagement histories, hence
+    the maximum)."""
+    if not spread:
+        exact = silence_odds(engaged, delivered, misses, False)
+        most = exact
+        for more in range(max(misses, 0) + 1, max(misses, 0) + ahead + 1):
+            most = max(most, silence_odds(engaged, delivered, more, False))
+        return exact, most
+    a = max(engaged, 1e-9)
+    b = max(delivered - engaged, 1e-9)
+    exact = most = 1.0
+    p_j, total = 1.0, 1.0
+    misses = max(misses, 0)
+    for i in range(misses + ahead):
+        p_j *= (b + i) / (a + b + i)  # E[(1 - q)^(i + 1)], step by step
+        total += p_j
+        if i + 1 >= misses:
+            ratio = total / (i + 2) / p_j
+            if i + 1 == misses:
+                exact = ratio
+            if ratio > most:
+                most = ratio
+    return exact, most
+
+
 # Weight of the newest mail in a customer's open rate (a moving average over ~10 mails).
 OPEN_RATE_WEIGHT = 0.1
 

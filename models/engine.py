@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from models.assessment import plan
+from models.assessment import SIGN_OF_LIFE, plan_ahead
 from models.customer import (
     ACTIVE,
     STATUS_NAMES,
@@ -30,8 +30,14 @@ from models.customer import (
     record,
     seen_before,
 )
-from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view
-from models.events import KIND_RANK, Event, OrderRecorded
+from models.customer import (
+    AT_RISK as AT_RISK_STATUS,
+)
+from models.customer import (
+    LOST as LOST_STATUS,
+)
+from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view, format_time
+from models.events import KIND_RANK, CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.parse import LATE_EVENT, Rejected
 from models.policy import Policy
 from models.rhythm import Population, Rhythm, predict
@@ -58,6 +64,10 @@ def _event_entry(event: Event, state: CustomerState) -> tuple[Any, ...]:
 
 _DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
 
+# How many further sends a plan looks ahead for (see Engine._apply): sends between looks
+# then cost no re-plan. Any value gives the same decisions; this one is the fastest measured.
+PLAN_AHEAD_MAILS = 4
+
 
 class Engine:
     """Per-customer churn state for a set of customers (all of them, or one partition's)."""
@@ -83,6 +93,7 @@ class Engine:
         self._wakes: list[tuple[Any, ...]] = []  # heap
         self._seq = 0
         self._lateness = math.inf if external_watermark else self.policy.allowed_lateness_seconds
+        self.plan_ahead = PLAN_AHEAD_MAILS  # a speed setting only: decisions never depend on it
 
     # -- input -------------------------------------------------------------------------
 
@@ -216,6 +227,7 @@ class Engine:
         return decisions
 
     def _apply(self, state: CustomerState, event: Event, decisions: list[Decision]) -> None:
+        alive_at = state.alive_at
         if not record(state, event, self.policy, self.population):
             return
         at = event.at
@@ -226,18 +238,58 @@ class Engine:
                 state.status = ACTIVE
                 decisions.append(self._decide(RECOVERED, state, previous, at))
                 state.episode += 1
+                state.revivals = 0
+        elif state.status == LOST_STATUS:
+            if state.alive_at != alive_at:
+                self._revive(state, event, at, decisions)
+            return
+        elif (
+            type(event) is EmailRecorded
+            and event.action == "sent"
+            and state.sends_since_engaged <= state.plan_covers
+            and (state.due_at is None or at < state.due_at)
+        ):
+            # A send only raises the count of unanswered mail, and the last plan's next look
+            # is early enough for this count (models.assessment.plan_ahead): nothing can
+            # come due before that look, so the send needs no new plan.
+            return
         self._replan(state, at, decisions)
 
     def _replan(self, state: CustomerState, at: float, decisions: list[Decision]) -> None:
-        target, wake = plan(state, at, self.policy)
+        target, wake, state.plan_covers = plan_ahead(state, at, self.policy, self.plan_ahead)
         if target > state.status:
             previous = state.status
             state.status = target
             decisions.append(self._decide(_DECISION_FOR_STATUS[target], state, previous, at))
         if wake != state.due_at:
-            state.due_at = wake
-            if wake is not None:
-                heapq.heappush(self._wakes, self._wake_entry(wake, state.customer_id))
+            self._schedule(state, wake)
+
+    def _schedule(self, state: CustomerState, wake: float | None) -> None:
+        state.due_at = wake
+        if wake is not None:
+            heapq.heappush(self._wakes, self._wake_entry(wake, state.customer_id))
+
+    def _revive(
+        self, state: CustomerState, event: Event, at: float, decisions: list[Decision]
+    ) -> None:
+        """A lost customer showed a sign of life (a real open or click, an inbound call):
+        if their risk, judged again, is now below ``lost_risk``, they step back to at_risk
+        (the episode stays open: only an order ends it) and the plan watches for the lost
+        crossing again."""
+        state.status = AT_RISK_STATUS
+        target, wake, covers = plan_ahead(state, at, self.policy, self.plan_ahead)
+        if target == LOST_STATUS:
+            state.status = LOST_STATUS
+            return
+        state.revivals += 1
+        decision = self._decide(AT_RISK, state, LOST_STATUS, at)
+        decision.view["reasons"].append(
+            {"code": SIGN_OF_LIFE, "detail": f"{_sign(event)} on {format_time(at)}"}
+        )
+        decisions.append(decision)
+        state.plan_covers = covers
+        if wake != state.due_at:
+            self._schedule(state, wake)
 
     def _current_rhythm(self, state: CustomerState) -> Rhythm:
         return predict(state.intervals, self.population, self.policy)
@@ -256,6 +308,7 @@ class Engine:
             previous_status=STATUS_NAMES[previous],
             episode=state.episode,
             view=customer_view(state, at, self.policy),
+            revival=state.revivals,
         )
 
     def _wake_entry(self, due: float, customer_id: str) -> tuple[Any, ...]:
@@ -273,3 +326,12 @@ class Engine:
                 live.append(entry)
         heapq.heapify(live)
         self._wakes = live
+
+
+def _sign(event: Event) -> str:
+    """What the customer did that showed they are still around."""
+    if type(event) is EmailRecorded:
+        return "clicked a mail" if event.action == "clicked" else "opened a mail"
+    if type(event) is CallRecorded:
+        return f"called in ({event.reason})"
+    return "ordered"

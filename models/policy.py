@@ -16,7 +16,7 @@ DAY = 86_400.0
 class Policy:
     # Decision thresholds on risk = P(the customer will not order again).
     at_risk_risk: float = 0.5
-    lost_risk: float = 0.7
+    lost_risk: float = 0.55
     # Out-of-order tolerance: events up to this much older than the newest seen are folded
     # in in time order; older ones are rejected as late. Decisions lag event time by this.
     allowed_lateness_seconds: float = 3600.0

@@ -232,7 +232,19 @@ def test_a_version_1_record_still_loads() -> None:
     assert (state.orders, state.last_order_at, state.sends_since_engaged) == (2, day(10), 3)
     assert state.alive_at == day(10)
     assert (state.delivered_mails, state.engaged_mails, state.open_rate) == (0.0, 0.0, 0.0)
-    assert len(to_record(state)) == len(version_1) + 6
+    assert state.revivals == 0
+    assert len(to_record(state)) == len(version_1) + 6 + 1  # version 2's six, version 3's one
+
+
+def test_a_version_2_record_still_loads() -> None:
+    """Records written before lost customers could be revived (27 fields) load with no
+    revival counted."""
+    state = fold(an_order("c1", day(0)), an_order("c1", day(20)))
+    version_2 = to_record(state)[:-1]
+    assert len(version_2) == 27
+    restored = from_record(version_2)
+    assert restored.revivals == 0
+    assert restored == state
 
 
 def test_a_record_of_unknown_length_is_refused() -> None:

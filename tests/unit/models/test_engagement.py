@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.engagement import is_machine_open, log_p_misses, silence_odds
+from models.engagement import is_machine_open, log_p_misses, silence_odds, silence_odds_ahead
 from models.policy import Policy
 
 
@@ -61,3 +61,21 @@ def test_machine_opens() -> None:
     assert is_machine_open(120.0, 0.3, policy)  # two minutes after the send
     assert is_machine_open(3 * 3600.0, 0.97, policy)  # opens (nearly) every mail
     assert not is_machine_open(3 * 3600.0, 0.5, policy)
+
+
+@given(
+    st.floats(min_value=0.01, max_value=60),
+    st.floats(min_value=0.01, max_value=60),
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=10),
+    st.booleans(),
+)
+def test_silence_odds_ahead_is_exact_now_and_the_most_within_the_lookahead(
+    engaged, not_engaged, misses, ahead, spread
+) -> None:
+    delivered = engaged + not_engaged
+    now, most = silence_odds_ahead(engaged, delivered, misses, ahead, spread)
+    assert now == silence_odds(engaged, delivered, misses, spread)  # bit for bit
+    assert most == max(
+        silence_odds(engaged, delivered, k, spread) for k in range(misses, misses + ahead + 1)
+    )
