@@ -66,6 +66,15 @@ class StalledError(Exception):
     """The workers stopped committing progress although input remains."""
 
 
+# (customer, CloudEvent type, episode, CloudEvent id): a customer who steps back from lost
+# on a sign of life can get a second at_risk or lost in one episode, told apart by the id.
+DecisionKey = tuple[str, str, int, str]
+
+
+def decision_key(event: dict[str, Any]) -> DecisionKey:
+    return event["subject"], event["type"], event["data"]["episode"], event["id"]
+
+
 @dataclass
 class Record:
     topic: str
@@ -75,10 +84,9 @@ class Record:
     value: bytes | None
     headers: dict[str, bytes]
 
-    def decision(self) -> tuple[str, str, int]:
-        """(customer, CloudEvent type, episode) of a decision record."""
-        event = orjson.loads(self.value or b"")
-        return event["subject"], event["type"], event["data"]["episode"]
+    def decision(self) -> DecisionKey:
+        """What identifies a decision record (see :data:`DecisionKey`)."""
+        return decision_key(orjson.loads(self.value or b""))
 
 
 @dataclass
@@ -236,7 +244,7 @@ class Deployment:
         finally:
             consumer.close()
 
-    def decisions(self) -> list[tuple[str, str, int]]:
+    def decisions(self) -> list[DecisionKey]:
         return [record.decision() for record in self.read(self.decision_topics)]
 
     def wait_until_consumed(self, timeout: float, stall_seconds: float | None = None) -> None:
@@ -307,14 +315,11 @@ class Deployment:
                 client.close()
 
 
-def replay_decisions(deployment: Deployment, path: Path) -> list[tuple[str, str, int]]:
-    """(customer, type, episode) of ``churnwatch replay`` on ``path`` with the same settings."""
+def replay_decisions(deployment: Deployment, path: Path) -> list[DecisionKey]:
+    """The decisions of ``churnwatch replay`` on ``path`` with the same settings."""
     output = deployment.workdir / f"{deployment.prefix}-replay.jsonl"
     deployment.churnwatch("replay", str(path), "--output", str(output))
-    return [
-        (event["subject"], event["type"], event["data"]["episode"])
-        for event in map(orjson.loads, output.read_bytes().splitlines())
-    ]
+    return [decision_key(event) for event in map(orjson.loads, output.read_bytes().splitlines())]
 
 
 def replay_states(path: Path, policy: Policy) -> dict[bytes, list[Any]]:

@@ -65,7 +65,7 @@ def test_bad_messages_are_dead_lettered_with_reason_and_origin(
         }
         assert all(r.headers["churnwatch.reason"] for r in dead)
         # The good event after the bad ones was processed: its customer was decided on.
-        assert d.decisions() == [("c4", "churnwatch.customer.at_risk", 1)]
+        assert [key[:3] for key in d.decisions()] == [("c4", "churnwatch.customer.at_risk", 1)]
         (decision,) = d.read([d.topic("at_risk")])
         assert decision.key == b"c4"
         assert decision.headers["content-type"] == b"application/cloudevents+json"

@@ -175,7 +175,7 @@ def test_prometheus_scrapes_the_worker_and_sees_the_feed(
         d.produce(events, advance_to_end=True)
         worker = d.start_worker()
         d.wait_until_consumed(timeout=120)
-        decisions = Counter(DECISION_TYPES[kind] for _, kind, _ in d.decisions())
+        decisions = Counter(DECISION_TYPES[kind] for _, kind, *_ in d.decisions())
 
         prometheus = Prometheus(prometheus_dir, [f"127.0.0.1:{worker.web_port}"])
         running_prometheus.append(prometheus)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.worker_harness import (
+    DecisionKey,
     Deployment,
     deployment,
     replay_decisions,
@@ -49,7 +50,7 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def assert_same_as_replay(
-    d: Deployment, events: Path, decided: list[tuple[str, str, int]], policy: Policy
+    d: Deployment, events: Path, decided: list[DecisionKey], policy: Policy
 ) -> None:
     repeated = [decision for decision, n in Counter(decided).items() if n > 1]
     assert repeated == []

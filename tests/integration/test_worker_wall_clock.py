@@ -33,7 +33,7 @@ def test_a_deadline_fires_on_wall_clock_ticks_without_further_input(
         finally:
             producer.close()
         decided = wait_for("the at-risk decision", d.decisions, timeout=60, every=1.0)
-        assert decided == [("quiet", "churnwatch.customer.at_risk", 1)]
+        assert [key[:3] for key in decided] == [("quiet", "churnwatch.customer.at_risk", 1)]
         ticks = d.read([d.topic("tick")])
         assert {record.partition for record in ticks} == {0, 1}  # every assigned partition
         assert worker.process.poll() is None
