@@ -76,7 +76,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
         self._settings = settings
         self._routes = routes
         self._table = table
-        self._topics = {*routes.input_types, routes.tick_topic}
+        self._topics = set(routes.consumed)
 
     def restore(self, partition: int) -> PartitionWorker:
         """The worker of ``partition``, built from its table records on first use."""
@@ -185,8 +185,7 @@ def build_app(settings: Settings) -> DetectorApp:
     # mode's signal-handler type cannot be met by a plain function under mypy: cast.
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
     channel = app.topic(
-        *routes.input_types,
-        routes.tick_topic,
+        *routes.consumed,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -202,7 +201,7 @@ def build_app(settings: Settings) -> DetectorApp:
             workers,
             workers.restore,
             committer,
-            topics=[*routes.input_types, routes.tick_topic],
+            routes=routes,
             send_at_once=not exactly_once,
             on_batch=operations.metrics.observe_processing,
         )

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from faust.types import TP
 
 from streams.kafka.commit import Committer
-from streams.kafka.partition import PartitionWorker
+from streams.kafka.partition import PartitionWorker, Routes
 
 # aiokafka ConsumerRecords of one topic-partition, in offset order.
 Records = Sequence[Any]
@@ -49,7 +49,7 @@ class BatchDrain:
         workers: Mapping[int, PartitionWorker],
         restore: Callable[[int], PartitionWorker],
         committer: Committer,
-        topics: Collection[str],
+        routes: Routes,
         send_at_once: bool,
         on_batch: Callable[[float], None] | None = None,
     ) -> None:
@@ -58,8 +58,8 @@ class BatchDrain:
         self._workers = workers
         self._restore = restore
         self._committer = committer
-        self._topics = frozenset(topics)  # the detector's: input topics and the tick topic
-        self._input_topics = [topic for topic in topics]
+        self._topics = frozenset(routes.consumed)
+        self._input_topics = tuple(routes.input_types)
         self._send_at_once = send_at_once
         self._on_batch = on_batch  # seconds each partition's batch took (a metric)
 

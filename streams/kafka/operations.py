@@ -58,8 +58,7 @@ def install_operations(
         clock=settings.clock,
         processing_guarantee=settings.processing_guarantee,
     )
-    topics = [*routes.input_types, routes.tick_topic]
-    observer = WorkerObserver(metrics, app, workers, restore, topics)
+    observer = WorkerObserver(metrics, app, workers, restore, routes.consumed)
 
     def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         (assigned,) = args

@@ -87,6 +87,11 @@ class Routes:
     tick_topic: str
     source: str  # CloudEvents source
 
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        """Every topic the detector reads, co-partitioned: the inputs, then the ticks."""
+        return (*self.input_types, self.tick_topic)
+
 
 # An event ready to merge across topics: (occurred_at, offset, topic, message, event).
 _Decoded = tuple[float, int, str, "Message", Event]
