@@ -124,7 +124,7 @@ class PartitionWorker:
         self.engine.restore(states, self.clock.watermark)
         self.engine.touched.clear()
         self.outbox: list[Outbound] = []
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # redelivered messages and ticks, for diagnosis
         # For the metrics, taken at every commit (streams.kafka.commit): what was consumed
         # and refused, and the decisions published, since the last take.
         self.tally = BatchTally()
@@ -193,13 +193,18 @@ class PartitionWorker:
 
         A message delivered again (after a crash, a rebalance, or a re-fetch) has its
         effects in this partition's state already."""
-        offsets = self.clock.offsets
-        if offset <= offsets.get(topic, -1):
+        if offset <= self.clock.offsets.get(topic, -1):
             self.stats["redelivered"] += 1
             return False
-        offsets[topic] = offset  # read, even if refused: not lagging
-        self._changed = True
+        self._mark_read(topic, offset)
         return True
+
+    def _mark_read(self, topic: str, offset: int) -> None:
+        """``offset`` of ``topic`` is processed (even if refused: the topic is not lagging)."""
+        offsets = self.clock.offsets
+        if offset > offsets.get(topic, -1):
+            offsets[topic] = offset
+        self._changed = True
 
     def _decode_all(self, topic: str, messages: Sequence[Message]) -> list[_Decoded]:
         """The messages' events as merge entries; refused messages dead-lettered at once."""
@@ -218,20 +223,15 @@ class PartitionWorker:
         return decoded
 
     def _apply(self, topic: str, message: Message, event: Event, highwater: Highwater) -> None:
-        clock = self.clock
-        offsets = clock.offsets
-        if message.offset > offsets.get(topic, -1):
-            offsets[topic] = message.offset
+        self._mark_read(topic, message.offset)
         self._caught_up_since.pop(topic, None)  # it had news: the hold starts again
-        self._changed = True
-        newest = clock.newest
+        newest = self.clock.newest
         if event.at > newest.get(topic, -math.inf):
             newest[topic] = event.at
         outcome = self.engine.process(event)
         if type(outcome) is Rejected:
             self._dead_letter(message, outcome)
         else:
-            self.stats["events"] += 1
             self.tally.accepted(topic, event)
             if outcome:
                 self._emit(outcome)  # type: ignore[arg-type]
@@ -306,13 +306,11 @@ class PartitionWorker:
         if decisions:
             self.published += decisions
         for decision in decisions:
-            self.stats[decision.kind] += 1
             key, value, headers = wire.decision_message(decision, self.routes.source)
             topic = self.routes.decision_topics[decision.kind]
             self.outbox.append(Outbound(topic, key, value, headers))
 
     def _dead_letter(self, message: Message, rejection: Rejected) -> None:
-        self.stats[f"rejected:{rejection.code}"] += 1
         self.tally.refused(rejection.code)
         headers = wire.dead_letter_headers(
             message.headers, rejection, message.topic, message.partition, message.offset
