@@ -256,11 +256,16 @@ class Engine:
         self._replan(state, at, decisions)
 
     def _replan(self, state: CustomerState, at: float, decisions: list[Decision]) -> None:
-        target, wake, state.plan_covers = plan_ahead(state, at, self.policy, self.plan_ahead)
+        target, wake, covers = plan_ahead(state, at, self.policy, self.plan_ahead)
         if target > state.status:
             previous = state.status
             state.status = target
             decisions.append(self._decide(_DECISION_FOR_STATUS[target], state, previous, at))
+        self._follow(state, wake, covers)
+
+    def _follow(self, state: CustomerState, wake: float | None, covers: int) -> None:
+        """Adopt a plan: its next look at the customer, and the sends it covers."""
+        state.plan_covers = covers
         if wake != state.due_at:
             self._schedule(state, wake)
 
@@ -287,9 +292,7 @@ class Engine:
             {"code": SIGN_OF_LIFE, "detail": f"{_sign(event)} on {format_time(at)}"}
         )
         decisions.append(decision)
-        state.plan_covers = covers
-        if wake != state.due_at:
-            self._schedule(state, wake)
+        self._follow(state, wake, covers)
 
     def _current_rhythm(self, state: CustomerState) -> Rhythm:
         return predict(state.intervals, self.population, self.policy)
