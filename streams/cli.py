@@ -20,7 +20,7 @@ from config.settings import ConfigError, Settings, load_settings
 from models.decisions import Decision
 from models.engine import Engine
 from models.parse import parse_time_argument
-from streams import evaluation_commands
+from streams import evaluation_commands, importer
 from streams.errors import EXIT_OK, EXIT_USAGE, UsageError
 from streams.kafka import commands as kafka_commands
 from streams.progress import Progress
@@ -29,6 +29,7 @@ from streams.replay import InputFile, encode_decision, replay
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers.
 COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
     evaluation_commands.register,
+    importer.register,
     kafka_commands.register,
 )
 
