@@ -303,8 +303,17 @@ class BGNBD(_TwoStateModel):
         r, alpha, b = self.r, self.alpha, self.b
         c = a + b + xa - 1.0
         z = horizon / (alpha + age + horizon)
-        hyp = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(c - r - xa, a - 1.0, c, z)
+        with np.errstate(invalid="ignore", over="ignore"):
+            hyp = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(c - r - xa, a - 1.0, c, z)
         expected_if_alive = c / (a - 1.0) * (1.0 - hyp)
+        # With a and b in the thousands (a fit where everyone drops out with the same p) that
+        # product is 0 * inf. The Beta is then a point mass at p = a / (a + b + x), where an
+        # alive customer's expectation is (1 - ((alpha+T) / (alpha+T+p t))^(r+x)) / p.
+        broken = ~np.isfinite(expected_if_alive)
+        if broken.any():
+            p = a / (a + b + xa)
+            limit = -np.expm1(-(r + xa) * np.log1p(p * horizon / (alpha + age))) / p
+            expected_if_alive = np.where(broken, limit, expected_if_alive)
         return np.asarray(expected_if_alive * self.p_alive(xa, ta, age), dtype=np.float64)
 
 

@@ -51,7 +51,10 @@ def _register_evaluate(commands: Any) -> None:
     )
     evaluate.add_argument("--events", required=True, metavar="PATH", help="events (JSON Lines)")
     evaluate.add_argument(
-        "--truth", required=True, metavar="PATH", help="ground truth (churnwatch simulate)"
+        "--truth",
+        metavar="PATH",
+        help="ground truth (churnwatch simulate); without it the label is no order in the "
+        "horizon, read from the events (real purchase logs)",
     )
     evaluate.add_argument(
         "--cutoff", required=True, metavar="TIME", help="RFC 3339: the moment of judgement"
@@ -98,6 +101,10 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if args.truth is None:
+        from streams.holdout_command import run_evaluate_holdout
+
+        return run_evaluate_holdout(args)
     from config.settings import load_settings
     from evaluation.evaluate import EvaluationSpec, evaluate
     from evaluation.inputs import InputError, read_truth

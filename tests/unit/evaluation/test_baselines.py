@@ -360,3 +360,13 @@ def test_fits_on_small_data_skip_the_subsample_stage() -> None:
         assert fitted.log_likelihood == pytest.approx(
             fitted.customer_log_likelihood(x, t_x, T).sum()
         )
+
+
+def test_bgnbd_expected_purchases_stays_finite_when_a_and_b_run_off() -> None:
+    # A fit where everyone drops out with the same chance sends a and b into the thousands;
+    # the closed form is then 0 * inf and the point-mass limit takes over, continuously.
+    x, t_x, T = np.array([0.0, 2.0, 7.0]), np.array([0.0, 30.0, 25.0]), np.full(3, 38.0)
+    closed_form = BGNBD(r=0.6, alpha=7.8, a=430.0, b=16_300.0).expected_purchases(39.0, x, t_x, T)
+    limit = BGNBD(r=0.6, alpha=7.8, a=4_300.0, b=163_000.0).expected_purchases(39.0, x, t_x, T)
+    assert np.isfinite(closed_form).all()
+    assert limit == pytest.approx(closed_form, rel=1e-3)
