@@ -120,20 +120,19 @@ def run_import(args: argparse.Namespace) -> int:
     spec = _spec(args)
     with contextlib.ExitStack() as stack:
         source = _open_source(args.file, stack)
-        events, summary = import_rows(_rows(source, spec.delimiter), spec)
+        collector, summary = import_rows(_rows(source, spec.delimiter), spec)
         name = "<stdin>" if args.file == "-" else args.file
         if args.rejects:
             rejects = _open_output(args.rejects, stack)
             for record in summary.rejected:
                 rejects.write(orjson.dumps(record) + b"\n")
-        if summary.rows and not events:
+        if summary.rows and not summary.orders:
             raise UsageError(
                 f"no row of {name} could be imported; line {summary.rejected[0]['line']}: "
                 f"{summary.rejected[0]['reason']} (check the column and date options)"
             )
         output = _open_output(args.output, stack)
-        for event in events:
-            output.write(encode(event))
+        write_events(collector, output, summary)
         output.flush()
     print(summary.render(name), file=sys.stderr)
     if summary.rejected and not args.rejects:
@@ -145,8 +144,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 def import_rows(
     rows: Iterator[tuple[int, list[str]]], spec: ImportSpec
-) -> tuple[list[dict[str, Any]], ImportSummary]:
-    """Events in time order and the summary, from ``(line number, fields)`` rows."""
+) -> tuple[OrderCollector, ImportSummary]:
+    """The accepted orders and the summary so far, from ``(line number, fields)`` rows."""
     summary = ImportSummary()
     header: list[str] | None = None
     if spec.header:
@@ -169,14 +168,21 @@ def import_rows(
             summary.rejected.append({"line": line, "reason": parsed.reason, "fields": fields})
         else:
             collector.add(parsed, fields, line)
-    events = collector.events()
-    summary.orders, summary.merged = len(events), collector.merged
-    summary.customers = len({e["customer_id"] for e in events})
-    if events:
-        summary.first, summary.last = events[0]["occurred_at"], events[-1]["occurred_at"]
+    summary.orders, summary.merged = len(collector), collector.merged
     for record in summary.rejected:  # keep undecodable bytes readable in the rejects file
         record["fields"] = [f.encode("utf-8", "replace").decode() for f in record["fields"]]
-    return events, summary
+    return collector, summary
+
+
+def write_events(collector: OrderCollector, output: IO[bytes], summary: ImportSummary) -> None:
+    """Write the events in time order; note the customers and the time span in ``summary``."""
+    customers: set[str] = set()
+    for event in collector.events():
+        output.write(encode(event))
+        customers.add(event["customer_id"])
+        summary.first = summary.first or event["occurred_at"]
+        summary.last = event["occurred_at"]
+    summary.customers = len(customers)
 
 
 def _rows(handle: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:

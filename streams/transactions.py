@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
@@ -202,7 +203,7 @@ def parse_time(value: str, spec: ImportSpec) -> float:
     return when.timestamp()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """An order being collected; line items of one order id merge into it."""
 
@@ -217,7 +218,7 @@ class _Pending:
 class OrderCollector:
     """Accepted rows in, order events out: merged by order id, sorted by time (stable).
 
-    Everything is held in memory until :meth:`events`: a few hundred bytes per order.
+    Every order is held in memory until :meth:`events`, which yields them one at a time.
     """
 
     _pending: list[_Pending] = field(default_factory=list)
@@ -249,12 +250,11 @@ class OrderCollector:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> Iterator[dict[str, Any]]:
         """The orders as input events, in time order (rows of equal time in file order)."""
-        ordered = sorted(self._pending, key=lambda p: (p.at, p.line))
-        return [
-            order_event(p.event_id, p.order._replace(at=p.at, amount=p.amount)) for p in ordered
-        ]
+        self._pending.sort(key=lambda p: (p.at, p.line))
+        for p in self._pending:
+            yield order_event(p.event_id, p.order._replace(at=p.at, amount=p.amount))
 
 
 def _hash_id(*parts: str) -> str:

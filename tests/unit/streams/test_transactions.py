@@ -140,7 +140,7 @@ def collect(rows: list[list[str]], spec: ImportSpec) -> tuple[list[dict[str, obj
     collector = OrderCollector()
     for line, fields in enumerate(rows, 1):
         collector.add(accepted(parse_row(fields, layout, spec)), fields, line)
-    return collector.events(), collector.merged
+    return list(collector.events()), collector.merged
 
 
 def test_events_are_sorted_by_time_stable_and_keep_same_day_purchases_apart() -> None:
