@@ -5,7 +5,8 @@ So the label is **no placed order in** ``(cutoff, cutoff + horizon]``, taken fro
 file itself, and the population is every customer with at least one placed order up to the
 cutoff. The detector is replayed up to the cutoff exactly as in the truth mode
 (:func:`evaluation.evaluate.run_detector`); recency rules, the own-interval rule, BG/NBD and
-Pareto/NBD are computed or fitted on the same orders in the same run.
+Pareto/NBD, and MBG/CNBD-k (:mod:`evaluation.cnbd`, which knows regular buyers) are computed
+or fitted on the same orders in the same run.
 
 Per method (keys of ``metrics.json``, defined in ``docs/evaluation.md``): AUC of its score,
 the Brier score and a reliability table per decile when the score is a probability, and the
@@ -13,7 +14,8 @@ precision and recall of its ``lost`` flag (and the detector's ``at_risk`` flag) 
 label. The BTYD models are scored three ways, each labelled: ``1 - P(alive)`` (their churn
 probability, the main score), minus the expected number of orders in the horizon (what
 :class:`evaluation.evaluate.Method` calls ``horizon_score``), and ``P(no order in the
-horizon)`` (the probability of the label itself, see :func:`p_no_order`).
+horizon)`` (the probability of the label itself, see :func:`p_no_order`). MBG/CNBD-k has
+no closed-form expected orders; it is scored by ``1 - P(alive)`` and ``P(no order)``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from evaluation import baselines
+from evaluation import baselines, cnbd
 from evaluation.alerts import Alerts
 from evaluation.evaluate import (
     DETECTOR,
@@ -52,6 +54,7 @@ from models.policy import Policy
 from streams.progress import Progress
 from streams.replay import InputFile
 
+CNBD = "mbg_cnbd_k"
 RULE_DAYS = 182.0  # "26 weeks without an order", the rule of thumb shops use
 # Real logs vary in dropout across customers, so the BTYD likelihood is not flat the way it is
 # on the simulator (see evaluation.evaluate.BTYD_FIT_CUSTOMERS): fit on every customer up to
@@ -95,6 +98,8 @@ def evaluate_holdout(
         method, p_zero = btyd_method(population, spec, which)
         methods.append(method)
         p_no_order[which] = p_zero
+    method, p_no_order[CNBD] = cnbd_method(population, spec)
+    methods.append(method)
     results = {m.key: method_metrics(m, population, p_no_order.get(m.key)) for m in methods}
     results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
     metrics = {
@@ -199,6 +204,30 @@ def btyd_method(
         params=dataclasses.asdict(model) | {"fit_seconds": round(fit_seconds, 2)},
     )
     return method, p_no_order(model, spec.horizon_days, x, t_x, age)
+
+
+def cnbd_method(population: Population, spec: EvaluationSpec) -> tuple[Method, FloatArray]:
+    """MBG/CNBD-k, k chosen by likelihood; score = 1 - P(alive)."""
+    data = cnbd.Customers.of(population)
+    started = time.perf_counter()
+    model = cnbd.fit_mbgcnbd(data)
+    fit_seconds = time.perf_counter() - started
+    p_alive = model.p_alive(data)
+    threshold = spec.p_alive_threshold
+    method = Method(
+        key=CNBD,
+        label="MBG/CNBD-k",
+        description=f"MBG/CNBD-k (Erlang-{model.k} intervals, k by likelihood) by maximum "
+        f"likelihood on the orders up to the cutoff; flag: P(alive) < {threshold:g}; "
+        "score = 1 - P(alive)",
+        score=np.asarray(1.0 - p_alive, dtype=np.float64),
+        lost=np.asarray(p_alive < threshold, dtype=np.bool_),
+        at_risk=None,
+        alerts=Alerts.empty(),
+        probability=True,
+        params=dataclasses.asdict(model) | {"fit_seconds": round(fit_seconds, 2)},
+    )
+    return method, model.p_no_purchase(spec.horizon_days, data)
 
 
 def p_no_order(

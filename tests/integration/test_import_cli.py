@@ -130,6 +130,7 @@ def test_evaluate_without_truth_scores_every_method_on_the_holdout(
     methods = metrics["methods"]
     assert set(methods) == {
         "detector", "recency_90d", "recency_182d", "own_interval_2x", "bg_nbd", "pareto_nbd",
+        "mbg_cnbd_k",
     }  # fmt: skip
     population = metrics["population"]
     assert 0 < population["no_order_in_horizon"] < population["evaluated"] <= 400

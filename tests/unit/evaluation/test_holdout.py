@@ -139,7 +139,10 @@ def test_every_method_is_scored_against_the_no_order_label(
     assert metrics["population"]["no_order_in_horizon"] == int(population.no_order.sum())
     stays = [population.ids.index(f"stay{i:02d}") for i in range(30)]
     assert not population.no_order[stays].any()
-    expected = {DETECTOR, "recency_90d", "recency_182d", "own_interval_2x", "bg_nbd", "pareto_nbd"}
+    expected = {
+        DETECTOR, "recency_90d", "recency_182d", "own_interval_2x", "bg_nbd", "pareto_nbd",
+        "mbg_cnbd_k",
+    }  # fmt: skip
     assert set(metrics["methods"]) == expected
     for method in evaluation.methods:
         block = metrics["methods"][method.key]
@@ -154,11 +157,14 @@ def test_every_method_is_scored_against_the_no_order_label(
     assert detector["auc_no_order"] > 0.8
     assert set(detector["matched"]) == expected - {DETECTOR}
     assert detector["by_orders"]["1"]["customers"] >= 30  # the once* customers, at least
-    for key in ("bg_nbd", "pareto_nbd"):
+    for key in ("bg_nbd", "pareto_nbd", "mbg_cnbd_k"):
         block = metrics["methods"][key]
-        assert 0.0 < block["auc_no_order_expected_orders"] <= 1.0
-        assert 0.0 < block["p_no_order"]["brier"] < 0.25
-        assert block["params"]["converged"] is True
+        assert 0.0 < block["p_no_order"]["brier"] < 0.25, key
+        assert block["params"]["converged"] is True, key
+    assert 0.0 < metrics["methods"]["pareto_nbd"]["auc_no_order_expected_orders"] <= 1.0
+    assert "auc_no_order_expected_orders" not in metrics["methods"]["mbg_cnbd_k"]
+    # The weekly buyers make the regular rhythm the likelier one.
+    assert metrics["methods"]["mbg_cnbd_k"]["params"]["k"] > 1
 
 
 def test_the_table_and_the_report_files(evaluation: HoldoutEvaluation, tmp_path: Path) -> None:
