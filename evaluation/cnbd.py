@@ -29,6 +29,7 @@ and P(no purchase in the next ``t`` days) follows by replacing ``S_k(T - t_x)`` 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,7 @@ class MBGCNBD:
     log_likelihood: float = float("nan")
     n_customers: int = 0
     converged: bool = True
+    log_likelihood_by_k: tuple[float, ...] = ()  # k = 1, 2, ... as tried by fit_mbgcnbd
 
     def customer_log_likelihood(self, data: Customers) -> FloatArray:
         common, dropped, alive = _log_terms(
@@ -207,13 +209,15 @@ def fit_k(k: int, data: Customers) -> MBGCNBD:
 def fit_mbgcnbd(data: Customers, max_k: int = MAX_K) -> MBGCNBD:
     """Fit k = 1, 2, ... and keep the most likely; stop once the likelihood falls twice."""
     best = fit_k(1, data)
+    tried = [best.log_likelihood]
     worse = 0
     for k in range(2, max_k + 1):
         model = fit_k(k, data)
+        tried.append(model.log_likelihood)
         if model.log_likelihood > best.log_likelihood:
             best, worse = model, 0
         else:
             worse += 1
             if worse == 2:
                 break
-    return best
+    return dataclasses.replace(best, log_likelihood_by_k=tuple(tried))

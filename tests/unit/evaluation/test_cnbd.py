@@ -120,6 +120,8 @@ def test_fit_recovers_k_and_the_parameters_of_regular_buyers() -> None:
     assert model.alpha == pytest.approx(30.0, rel=0.25)
     assert model.a / (model.a + model.b) == pytest.approx(1 / 9, rel=0.2)
     assert fit_k(1, data).log_likelihood < model.log_likelihood
+    by_k = model.log_likelihood_by_k
+    assert len(by_k) == 5 and max(by_k) == by_k[2] == model.log_likelihood  # stops at k = 5
 
 
 def test_summary_of_a_population_merges_orders_at_one_instant() -> None:
