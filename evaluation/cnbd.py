@@ -179,8 +179,12 @@ def _mean_neg_log_lik(
     return value if np.isfinite(value) else 1e10
 
 
-def fit_k(k: int, data: Customers) -> MBGCNBD:
-    """Maximum likelihood ``(r, alpha, a, b)`` at a given k, over unique ``(x, t_x, T)``."""
+def fit_k(k: int, data: Customers, near: MBGCNBD | None = None) -> MBGCNBD:
+    """Maximum likelihood ``(r, alpha, a, b)`` at a given k, over unique ``(x, t_x, T)``.
+
+    ``near``: a fit at a neighbouring k to start from (alpha scaled to keep the mean
+    interval), instead of the default starts.
+    """
     unique, counts = np.unique(
         np.column_stack([data.x, data.t_x, data.T]), axis=0, return_counts=True
     )
@@ -189,15 +193,14 @@ def fit_k(k: int, data: Customers) -> MBGCNBD:
     rows = (unique[:, 0], unique[:, 1], unique[:, 2])
     weight = counts.astype(np.float64)
     rate = max(float(np.dot(weight, rows[0]) / max(np.dot(weight, rows[2]), 1e-12)), 1e-3)
+    starts = [np.log([r, r / rate * k, a, b]) for r, a, b in _STARTS]
+    if near is not None:
+        starts = [np.log([near.r, near.alpha * k / near.k, near.a, near.b])]
     results = [
         optimize.minimize(
-            _mean_neg_log_lik,
-            np.log([r, r / rate * k, a, b]),
-            args=(k, rows, weight),
-            method="L-BFGS-B",
-            bounds=_LOG_BOUNDS,
+            _mean_neg_log_lik, start, args=(k, rows, weight), method="L-BFGS-B", bounds=_LOG_BOUNDS
         )
-        for r, a, b in _STARTS
+        for start in starts
     ]
     best = min(results, key=lambda res: res.fun)
     r, alpha, a, b = (float(v) for v in np.exp(best.x))
@@ -207,12 +210,13 @@ def fit_k(k: int, data: Customers) -> MBGCNBD:
 
 
 def fit_mbgcnbd(data: Customers, max_k: int = MAX_K) -> MBGCNBD:
-    """Fit k = 1, 2, ... and keep the most likely; stop once the likelihood falls twice."""
-    best = fit_k(1, data)
+    """Fit k = 1, 2, ... (each starting from the fit at k - 1) and keep the most likely;
+    stop once the likelihood has fallen twice."""
+    best = previous = fit_k(1, data)
     tried = [best.log_likelihood]
     worse = 0
     for k in range(2, max_k + 1):
-        model = fit_k(k, data)
+        model = previous = fit_k(k, data, near=previous)
         tried.append(model.log_likelihood)
         if model.log_likelihood > best.log_likelihood:
             best, worse = model, 0

@@ -35,6 +35,7 @@ from evaluation import baselines, cnbd
 from evaluation.alerts import Alerts
 from evaluation.evaluate import (
     DETECTOR,
+    FALLBACK_INTERVAL_DAYS,
     DetectorRun,
     EvaluationSpec,
     Method,
@@ -155,8 +156,8 @@ def own_interval_method(population: Population, multiple: float) -> Method:
     recency = population.recency_days()
     mean = population.observed_mean_interval_days()
     usable = np.isfinite(mean) & (mean > 0)
-    if not usable.any():  # nobody ordered twice: every customer gets the same interval
-        mean = np.ones_like(recency)
+    if not usable.any():  # nobody has an interval yet: everyone gets the truth mode's fallback
+        mean = np.full_like(recency, FALLBACK_INTERVAL_DAYS)
         usable = np.ones_like(usable)
     fallback = float(np.median(mean[usable]))
     return Method(

@@ -191,3 +191,13 @@ def test_order_log_notes_only_placed_orders() -> None:
     log = OrderLog(cutoff=day(10), horizon_end=day(20))
     log.note(OrderRecorded("e", "c", day(1), "o", 1.0, "EUR", "refunded"))
     assert holdout_population(log, 10.0).size == 0
+
+
+def test_a_log_of_one_order_customers_is_scored_without_an_interval_to_go_by() -> None:
+    lines = [_orders(f"c{i}", [i])[0] for i in range(20)]
+    spec = EvaluationSpec(cutoff=day(100), horizon_days=30)
+    evaluation = evaluate_holdout([InputFile("shop", io.BytesIO(b"".join(lines)))], spec, Policy())
+    own = evaluation.metrics["methods"]["own_interval_2x"]
+    assert own["params"]["fallback_interval_days"] == 30.0
+    assert own["lost"]["flagged"] == 20  # 81 to 100 days of silence, more than twice 30 days
+    assert evaluation.metrics["population"]["no_order_in_horizon"] == 20
