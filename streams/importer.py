@@ -58,6 +58,12 @@ def register(commands: Any) -> None:
         help="order id column: rows sharing customer and order id are one order (amounts "
         "summed); without it every row is an order",
     )
+    cmd.add_argument(
+        "--merge-same-time",
+        action="store_true",
+        help="without --order-id: rows of one customer at the same instant (date-only "
+        "values: on the same day) are one order, amounts summed",
+    )
     cmd.add_argument("--currency-column", metavar="COL", help="ISO 4217 currency column")
     cmd.add_argument(
         "--currency",
@@ -109,18 +115,23 @@ class ImportSummary:
 
     def render(self, name: str) -> str:
         span = f", {self.first} to {self.last}" if self.first else ""
-        merged = f" ({self.merged:,} line items merged into their orders)" if self.merged else ""
+        merged = f" ({_rows_text(self.merged)} merged into an order)" if self.merged else ""
         return (
             f"imported {name}: {self.rows:,} rows, {self.orders:,} orders of "
-            f"{self.customers:,} customers{span}{merged}; {len(self.rejected):,} rows rejected"
+            f"{self.customers:,} customers{span}{merged}; {_rows_text(len(self.rejected))} "
+            "rejected"
         )
+
+
+def _rows_text(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 def run_import(args: argparse.Namespace) -> int:
     spec = _spec(args)
     with contextlib.ExitStack() as stack:
         source = _open_source(args.file, stack)
-        collector, summary = import_rows(_rows(source, spec.delimiter), spec)
+        collector, summary = import_rows(_rows(source, spec.delimiter), spec, args.merge_same_time)
         name = "<stdin>" if args.file == "-" else args.file
         if args.rejects:
             rejects = _open_output(args.rejects, stack)
@@ -143,7 +154,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def import_rows(
-    rows: Iterator[tuple[int, list[str]]], spec: ImportSpec
+    rows: Iterator[tuple[int, list[str]]], spec: ImportSpec, merge_same_time: bool = False
 ) -> tuple[OrderCollector, ImportSummary]:
     """The accepted orders and the summary so far, from ``(line number, fields)`` rows."""
     summary = ImportSummary()
@@ -157,7 +168,7 @@ def import_rows(
         layout = Layout.resolve(spec, header)
     except ImportSpecError as exc:
         raise UsageError(str(exc)) from None
-    collector = OrderCollector()
+    collector = OrderCollector(merge_same_time=merge_same_time)
     for line, fields in rows:
         summary.rows += 1
         if any("\udc80" <= ch <= "\udcff" for f in fields for ch in f):

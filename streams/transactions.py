@@ -11,7 +11,8 @@ Rules (documented in ``docs/evaluation.md``, *Importing a shop's export*):
 * Times: ISO 8601 by default, or a ``strptime`` pattern. A value without a time of day gets
   a fixed one (``time_of_day``, 12:00 UTC by default); a value without an offset is UTC.
 * Without an order id column every row is one order, so two purchases by one customer on one
-  day stay two orders. With one, rows sharing customer and order id are line items of one
+  day stay two orders (unless ``merge_same_time``: then rows of one customer at one instant
+  are one order). With one, rows sharing customer and order id are line items of one
   order: their amounts are summed and the order takes the earliest of their times.
 * ``event_id`` is deterministic: a hash of the customer and order id when there is an order
   id, else of the row's fields and how many identical rows came before it. Re-importing a
@@ -218,9 +219,12 @@ class _Pending:
 class OrderCollector:
     """Accepted rows in, order events out: merged by order id, sorted by time (stable).
 
-    Every order is held in memory until :meth:`events`, which yields them one at a time.
+    ``merge_same_time``: without an order id, rows of one customer at the same instant (with
+    date-only values: on the same day) are one order too. Every order is held in memory
+    until :meth:`events`, which yields them one at a time.
     """
 
+    merge_same_time: bool = False
     _pending: list[_Pending] = field(default_factory=list)
     _by_order: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     _seen_rows: dict[bytes, int] = field(default_factory=dict)
@@ -228,15 +232,16 @@ class OrderCollector:
 
     def add(self, order: Order, fields: list[str], line: int) -> None:
         """Keep one accepted row (``fields`` as read, ``line`` its 1-based line number)."""
-        if order.order_id is not None:
-            key = (order.customer_id, order.order_id)
+        if order.order_id is not None or self.merge_same_time:
+            kind, name = ("order", order.order_id) if order.order_id else ("at", rfc3339(order.at))
+            key = (order.customer_id, f"{kind}:{name}")
             known = self._by_order.get(key)
             if known is not None:
                 known.amount += order.amount
                 known.at = min(known.at, order.at)
                 self.merged += 1
                 return
-            event_id = _hash_id("order", order.customer_id, order.order_id)
+            event_id = _hash_id(kind, order.customer_id, name)
             pending = _Pending(order.at, line, event_id, order, order.amount)
             self._by_order[key] = pending
         else:

@@ -172,3 +172,27 @@ def test_import_of_a_missing_file_is_exit_2() -> None:
         "import", "/nonexistent/export.csv", "--customer", "1", "--date", "2", "--amount", "3"
     )
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_import_merges_a_customers_rows_of_one_day_when_asked(tmp_path: Path) -> None:
+    export = tmp_path / "daily.txt"
+    export.write_text(
+        "id  date  cds  value\r\n 001 19970101 1 11.77\r\n 002 19970112 1 12.00\r\n"
+        " 002 19970112 5 77.00\r\n 001 19970102 2 20.76\r\n",
+        encoding="utf-8",
+    )
+    args = (
+        "import", str(export), "--delimiter", "whitespace", "--customer", "id",
+        "--date", "date", "--amount", "value", "--date-format", "%Y%m%d", "--currency", "USD",
+    )  # fmt: skip
+    kept = churnwatch(*args)
+    merged = churnwatch(*args, "--merge-same-time")
+    assert kept.returncode == merged.returncode == 0, kept.stderr + merged.stderr
+    assert len(kept.stdout.splitlines()) == 4
+    events = [orjson.loads(raw) for raw in merged.stdout.splitlines()]
+    assert [(e["customer_id"], e["occurred_at"], e["amount"]) for e in events] == [
+        ("001", "1997-01-01T12:00:00Z", 11.77),
+        ("001", "1997-01-02T12:00:00Z", 20.76),
+        ("002", "1997-01-12T12:00:00Z", 89.0),
+    ]
+    assert "(1 row merged into an order); 0 rows rejected" in merged.stderr

@@ -135,9 +135,11 @@ def test_currency_from_a_column_or_the_default_and_order_id_required_when_asked(
     )
 
 
-def collect(rows: list[list[str]], spec: ImportSpec) -> tuple[list[dict[str, object]], int]:
+def collect(
+    rows: list[list[str]], spec: ImportSpec, merge_same_time: bool = False
+) -> tuple[list[dict[str, object]], int]:
     layout = Layout.resolve(spec, None)
-    collector = OrderCollector()
+    collector = OrderCollector(merge_same_time=merge_same_time)
     for line, fields in enumerate(rows, 1):
         collector.add(accepted(parse_row(fields, layout, spec)), fields, line)
     return list(collector.events()), collector.merged
@@ -160,6 +162,24 @@ def test_events_are_sorted_by_time_stable_and_keep_same_day_purchases_apart() ->
         ("a", 3.0),
     ]
     assert len({e["event_id"] for e in events}) == 4
+
+
+def test_same_day_purchases_merge_when_asked() -> None:
+    spec = ImportSpec("1", "2", "3")
+    rows = [
+        ["b", "2025-01-05", "10"],
+        ["a", "2025-01-05", "1"],
+        ["b", "2025-01-05", "2.5"],
+        ["b", "2025-01-06", "4"],
+    ]
+    events, merged = collect(rows, spec, merge_same_time=True)
+    assert merged == 1
+    assert [(e["customer_id"], e["occurred_at"], e["amount"]) for e in events] == [
+        ("b", "2025-01-05T12:00:00Z", 12.5),
+        ("a", "2025-01-05T12:00:00Z", 1.0),
+        ("b", "2025-01-06T12:00:00Z", 4.0),
+    ]
+    assert len({e["event_id"] for e in events}) == 3
 
 
 def test_line_items_of_one_order_merge_into_one_event() -> None:
