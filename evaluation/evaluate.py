@@ -55,6 +55,7 @@ from evaluation.population import (
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
+from models.population import PopulationModel
 from streams.progress import Progress
 from streams.replay import InputFile, ReplaySummary, replay
 
@@ -145,6 +146,7 @@ def run_detector(
     policy: Policy,
     spec: EvaluationSpec,
     progress: Progress | None = None,
+    model: PopulationModel | None = None,
 ) -> DetectorRun:
     """Replay the events up to the cutoff; note orders up to the end of the horizon."""
     log = OrderLog(spec.cutoff, spec.cutoff + spec.horizon_days * DAY)
@@ -155,7 +157,7 @@ def run_detector(
         if decision.kind in (AT_RISK, LOST):
             decisions.append((decision.customer_id, decision.kind, decision.at))
 
-    engine = Engine(policy)
+    engine = Engine(policy, model)
     summary = replay(tapped, engine, keep, lambda _: None, until=spec.cutoff, progress=progress)
     status: dict[str, str] = {}
     risk: dict[str, float] = {}
@@ -171,10 +173,11 @@ def evaluate(
     spec: EvaluationSpec,
     policy: Policy,
     progress: Progress | None = None,
+    model: PopulationModel | None = None,
 ) -> Evaluation:
     """Replay, build the population, run every baseline and score them all."""
     started = time.perf_counter()
-    run = run_detector(events, policy, spec, progress)
+    run = run_detector(events, policy, spec, progress, model)
     population, exclusions = build_population(truth, run.orders, spec.horizon_days)
     if population.size == 0:
         raise InputError("no customer of the truth file placed an order before the cutoff")
@@ -184,7 +187,7 @@ def evaluate(
     results = {m.key: method_metrics(m, population, timings[m.key], exposure) for m in methods}
     results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
     metrics = {
-        "run": _run_info(events, spec, policy, run, time.perf_counter() - started),
+        "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population, exclusions, exposure),
         "methods": results,
         "bar": bar_check(results),
@@ -540,6 +543,7 @@ def _run_info(
     policy: Policy,
     run: DetectorRun,
     seconds: float,
+    model: PopulationModel | None = None,
 ) -> dict[str, Any]:
     horizon_end = spec.cutoff + spec.horizon_days * DAY
     summary = run.summary
@@ -555,6 +559,7 @@ def _run_info(
         "rejected": sum(summary.rejected.values()),
         "decisions": dict(summary.decisions),
         "policy": dataclasses.asdict(policy),
+        "model": (model or PopulationModel.from_policy(policy)).to_dict(),
         "seconds": round(seconds, 1),
     }
 

@@ -67,6 +67,17 @@ def _register_evaluate(commands: Any) -> None:
         "--report", metavar="DIR", help="write metrics.json and a self-contained index.html here"
     )
     evaluate.add_argument("--config", metavar="PATH", help="TOML settings file ([detection])")
+    evaluate.add_argument(
+        "--model",
+        metavar="PATH",
+        help="population model to judge with (churnwatch fit); default: the model setting, "
+        "else one fitted on the events up to --fit-until",
+    )
+    evaluate.add_argument(
+        "--fit-until",
+        metavar="TIME",
+        help="RFC 3339: without a model, fit one on the events up to TIME (default: --cutoff)",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
 
@@ -103,6 +114,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from evaluation.inputs import InputError, read_truth
     from evaluation.report import render_table, write_report
     from models.parse import parse_time_argument
+    from streams.cli import parse_until
+    from streams.fit_command import fit_events
+    from streams.model_file import load_model
     from streams.replay import InputFile
 
     settings = load_settings(args.config)
@@ -115,9 +129,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--horizon: {exc}") from None
     report_dir = _report_directory(args.report)
+    model = load_model(args.model or settings.model)
     with contextlib.ExitStack() as stack:
         truth_handle = _open_for_reading(args.truth, stack)
         events_handle = _open_for_reading(args.events, stack)
+        if model is None:
+            fit_until = parse_until(args.fit_until) if args.fit_until else cutoff
+            inputs = [InputFile(args.events, events_handle)]
+            model, _ = fit_events(inputs, fit_until, settings.detection)
+            events_handle.seek(0)
         try:
             truth = read_truth(truth_handle, args.truth)
             evaluation = evaluate(
@@ -126,6 +146,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 spec,
                 settings.detection,
                 Progress.for_terminal(unit="lines"),
+                model=model,
             )
         except InputError as exc:
             raise UsageError(str(exc)) from None
