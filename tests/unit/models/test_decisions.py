@@ -55,7 +55,7 @@ def test_ids_are_deterministic_and_distinct_per_decision() -> None:
 def test_every_decision_of_two_episodes_is_a_valid_cloudevent_with_its_own_id() -> None:
     engine = Engine()
     out: list[Decision] = []
-    events = [*(an_order("c1", day(i * 10)) for i in range(6))]
+    events: list[Event] = [*(an_order("c1", day(i * 10)) for i in range(6))]
     events += [a_call("c1", day(201), reason="inquiry"), an_order("c1", day(300))]
     for event in events:
         outcome = engine.process(event)

@@ -339,7 +339,10 @@ def test_a_sign_of_life_lowers_a_lost_customers_risk_but_does_not_rearm_lost() -
     before = engine.view("c1")
     assert before is not None and before["status"] == "lost"
     # A click and an inbound call: signs of life, but one silence gets one lost.
-    later = [an_email("c1", day(201), "clicked"), a_call("c1", day(230), reason="inquiry")]
+    later: list[Event] = [
+        an_email("c1", day(201), "clicked"),
+        a_call("c1", day(230), reason="inquiry"),
+    ]
     assert run(later, until=day(400), engine=engine) == []
     after = engine.view("c1")
     assert after is not None and after["status"] == "lost"
