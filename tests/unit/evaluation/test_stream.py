@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evaluation.alerts import Alerts
 from evaluation.inputs import DAY
@@ -149,6 +151,21 @@ def test_orders_up_to_counts_an_order_at_the_same_instant() -> None:
     customer = np.array([1, 1, 1, 0, 2], dtype=np.int64)
     at = np.array([49.9, 50.0, 500.0, -1.0, 0.0]) * DAY
     assert ORDERS.orders_up_to(customer, at).tolist() == [1, 2, 3, 0, 1]
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 50), max_size=6), min_size=1, max_size=5),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-1, 51)), max_size=20),
+)
+def test_orders_up_to_agrees_with_counting_one_by_one(
+    days: list[list[int]], queries: list[tuple[int, int]]
+) -> None:
+    orders = OrderHistory.of([[d * DAY for d in ds] for ds in days])
+    asked = [(c % len(days), t) for c, t in queries]
+    customer = np.array([c for c, _ in asked], dtype=np.int64)
+    at = np.array([t * DAY for _, t in asked], dtype=np.float64)
+    expected = [sum(d <= t for d in days[c]) for c, t in asked]
+    assert orders.orders_up_to(customer, at).tolist() == expected
 
 
 def test_default_window_skips_a_year_or_half_the_history() -> None:
