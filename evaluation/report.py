@@ -76,10 +76,11 @@ def render_table(evaluation: Evaluation) -> str:
     first = max(len(r[0]) for r in rows) + 2
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
+    parts = [_headline(evaluation), *lines, _verdict(evaluation)]
     stream = render_stream_table(evaluation.metrics)
-    return "\n".join(
-        [_headline(evaluation), *lines, _verdict(evaluation), *([stream] * bool(stream))]
-    )
+    if stream:
+        parts.append(stream)
+    return "\n".join(parts)
 
 
 def _headline(evaluation: Evaluation) -> str:

@@ -19,6 +19,7 @@ tuning can call it in a loop. The definitions are written down in ``docs/evaluat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -317,6 +318,7 @@ def score_methods(
     detector: str,
 ) -> StreamResults:
     """Score every method's alerts and the oracle's (``thresholds``: at_risk, lost risk)."""
+    started = time.perf_counter()
     truth = StreamTruth(population.churned_at, population.interval_days)
     history = history_of(population, orders)
     horizon = population.horizon_days
@@ -338,6 +340,7 @@ def score_methods(
         "churner_min_intervals": CHURNER_MIN_INTERVALS,
         "oracle": None if oracle is None else {"label": "Oracle", "description": note} | oracle,
         "oracle_note": note,
+        "seconds": round(time.perf_counter() - started, 1),  # scoring and the oracle
     }
     return StreamResults(methods, section, bar_check(methods[detector], oracle), found)
 

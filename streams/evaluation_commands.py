@@ -67,7 +67,7 @@ def _register_evaluate(commands: Any) -> None:
         "--score-from",
         metavar="TIME",
         help="RFC 3339: start of the window in which every decision is scored at its own time "
-        "(default: a year after the first order, or halfway to the cutoff if that is later)",
+        "(default: a year after the first order; halfway to the cutoff if that is sooner)",
     )
     evaluate.add_argument(
         "--report", metavar="DIR", help="write metrics.json and a self-contained index.html here"
