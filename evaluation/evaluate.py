@@ -52,6 +52,7 @@ from evaluation.population import (
     Population,
     build_population,
 )
+from evaluation.stream import StreamResults, Window, default_window_start, score_methods
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
@@ -80,8 +81,12 @@ class EvaluationSpec:
     recency_days: float = 90.0
     own_interval_multiple: float = 2.0
     p_alive_threshold: float = 0.5
+    # Start of the window the stream is scored in (None: stream.default_window_start)
+    score_from: float | None = None
 
     def __post_init__(self) -> None:
+        if self.score_from is not None and not self.score_from < self.cutoff:
+            raise ValueError("the scored window must start before the cutoff")
         if not self.horizon_days > 0:
             raise ValueError("the horizon must be more than 0 days")
         if not self.recency_days > 0 or not self.own_interval_multiple > 0:
@@ -186,13 +191,40 @@ def evaluate(
     exposure = exposure_months(population)
     results = {m.key: method_metrics(m, population, timings[m.key], exposure) for m in methods}
     results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
+    stream = judge_stream(methods, population, run.orders, truth, spec, policy)
+    for key, block in stream.methods.items():
+        results[key]["stream"] = block
     metrics = {
         "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population, exclusions, exposure),
         "methods": results,
-        "bar": bar_check(results),
+        "bar": bar_check(results) | {"stream": stream.bar},
+        "stream": stream.section,
     }
     return Evaluation(metrics, population, methods, timings, policy)
+
+
+def judge_stream(
+    methods: Sequence[Method],
+    population: Population,
+    orders: OrderLog,
+    truth: dict[str, TruthRecord],
+    spec: EvaluationSpec,
+    policy: Policy,
+) -> StreamResults:
+    """Every method's alerts (and the oracle's) scored event by event in the scored window."""
+    start = spec.score_from
+    if start is None:
+        start = default_window_start(orders.oldest_order_at, spec.cutoff)
+    return score_methods(
+        {m.key: m.alerts for m in methods},
+        population,
+        orders,
+        [truth[cid].rhythm for cid in population.ids],
+        Window(start, spec.cutoff),
+        (policy.at_risk_risk, policy.lost_risk),
+        DETECTOR,
+    )
 
 
 # --- the methods -------------------------------------------------------------------------------

@@ -64,6 +64,12 @@ def _register_evaluate(commands: Any) -> None:
         help="no-order label: no order within this many days after the cutoff (default 90)",
     )
     evaluate.add_argument(
+        "--score-from",
+        metavar="TIME",
+        help="RFC 3339: start of the window in which every decision is scored at its own time "
+        "(default: a year after the first order; halfway to the cutoff if that is sooner)",
+    )
+    evaluate.add_argument(
         "--report", metavar="DIR", help="write metrics.json and a self-contained index.html here"
     )
     evaluate.add_argument("--config", metavar="PATH", help="TOML settings file ([detection])")
@@ -124,8 +130,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cutoff = parse_time_argument(args.cutoff)
     except ValueError as exc:
         raise UsageError(f"--cutoff: {exc}") from None
+    score_from = None
+    if args.score_from is not None:
+        try:
+            score_from = parse_time_argument(args.score_from)
+        except ValueError as exc:
+            raise UsageError(f"--score-from: {exc}") from None
+        if not score_from < cutoff:
+            raise UsageError("--score-from must be before --cutoff")
     try:
-        spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon)
+        spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon, score_from=score_from)
     except ValueError as exc:
         raise UsageError(f"--horizon: {exc}") from None
     report_dir = _report_directory(args.report)
