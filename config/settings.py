@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     )
 
     detection: Policy = Policy()
+    # The fitted population model (``churnwatch fit``, a JSON file) every decision leans
+    # on; without it, the policy's starting prior (docs/architecture.md).
+    model: Path | None = None
     # CloudEvents ``source`` attribute of every decision (a URI-reference).
     source: str = "urn:churnwatch:detector"
 
@@ -166,7 +169,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like http://host:port")
         return value
 
-    @field_validator("ssl_cafile")
+    @field_validator("ssl_cafile", "model")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

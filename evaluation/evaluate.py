@@ -52,9 +52,11 @@ from evaluation.population import (
     Population,
     build_population,
 )
+from evaluation.stream import StreamResults, Window, default_window_start, score_methods
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
+from models.population import PopulationModel
 from streams.progress import Progress
 from streams.replay import InputFile, ReplaySummary, replay
 
@@ -79,8 +81,12 @@ class EvaluationSpec:
     recency_days: float = 90.0
     own_interval_multiple: float = 2.0
     p_alive_threshold: float = 0.5
+    # Start of the window the stream is scored in (None: stream.default_window_start)
+    score_from: float | None = None
 
     def __post_init__(self) -> None:
+        if self.score_from is not None and not self.score_from < self.cutoff:
+            raise ValueError("the scored window must start before the cutoff")
         if not self.horizon_days > 0:
             raise ValueError("the horizon must be more than 0 days")
         if not self.recency_days > 0 or not self.own_interval_multiple > 0:
@@ -145,6 +151,7 @@ def run_detector(
     policy: Policy,
     spec: EvaluationSpec,
     progress: Progress | None = None,
+    model: PopulationModel | None = None,
 ) -> DetectorRun:
     """Replay the events up to the cutoff; note orders up to the end of the horizon."""
     log = OrderLog(spec.cutoff, spec.cutoff + spec.horizon_days * DAY)
@@ -155,7 +162,7 @@ def run_detector(
         if decision.kind in (AT_RISK, LOST):
             decisions.append((decision.customer_id, decision.kind, decision.at))
 
-    engine = Engine(policy)
+    engine = Engine(policy, model)
     summary = replay(tapped, engine, keep, lambda _: None, until=spec.cutoff, progress=progress)
     status: dict[str, str] = {}
     risk: dict[str, float] = {}
@@ -171,10 +178,11 @@ def evaluate(
     spec: EvaluationSpec,
     policy: Policy,
     progress: Progress | None = None,
+    model: PopulationModel | None = None,
 ) -> Evaluation:
     """Replay, build the population, run every baseline and score them all."""
     started = time.perf_counter()
-    run = run_detector(events, policy, spec, progress)
+    run = run_detector(events, policy, spec, progress, model)
     population, exclusions = build_population(truth, run.orders, spec.horizon_days)
     if population.size == 0:
         raise InputError("no customer of the truth file placed an order before the cutoff")
@@ -183,13 +191,40 @@ def evaluate(
     exposure = exposure_months(population)
     results = {m.key: method_metrics(m, population, timings[m.key], exposure) for m in methods}
     results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
+    stream = judge_stream(methods, population, run.orders, truth, spec, policy)
+    for key, block in stream.methods.items():
+        results[key]["stream"] = block
     metrics = {
-        "run": _run_info(events, spec, policy, run, time.perf_counter() - started),
+        "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population, exclusions, exposure),
         "methods": results,
-        "bar": bar_check(results),
+        "bar": bar_check(results) | {"stream": stream.bar},
+        "stream": stream.section,
     }
     return Evaluation(metrics, population, methods, timings, policy)
+
+
+def judge_stream(
+    methods: Sequence[Method],
+    population: Population,
+    orders: OrderLog,
+    truth: dict[str, TruthRecord],
+    spec: EvaluationSpec,
+    policy: Policy,
+) -> StreamResults:
+    """Every method's alerts (and the oracle's) scored event by event in the scored window."""
+    start = spec.score_from
+    if start is None:
+        start = default_window_start(orders.oldest_order_at, spec.cutoff)
+    return score_methods(
+        {m.key: m.alerts for m in methods},
+        population,
+        orders,
+        [truth[cid].rhythm for cid in population.ids],
+        Window(start, spec.cutoff),
+        (policy.at_risk_risk, policy.lost_risk),
+        DETECTOR,
+    )
 
 
 # --- the methods -------------------------------------------------------------------------------
@@ -540,6 +575,7 @@ def _run_info(
     policy: Policy,
     run: DetectorRun,
     seconds: float,
+    model: PopulationModel | None = None,
 ) -> dict[str, Any]:
     horizon_end = spec.cutoff + spec.horizon_days * DAY
     summary = run.summary
@@ -555,6 +591,7 @@ def _run_info(
         "rejected": sum(summary.rejected.values()),
         "decisions": dict(summary.decisions),
         "policy": dataclasses.asdict(policy),
+        "model": (model or PopulationModel.from_policy(policy)).to_dict(),
         "seconds": round(seconds, 1),
     }
 

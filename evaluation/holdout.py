@@ -52,6 +52,7 @@ from evaluation.metrics import (
 )
 from evaluation.population import BoolArray, FloatArray, Population
 from models.policy import Policy
+from models.population import PopulationModel
 from streams.progress import Progress
 from streams.replay import InputFile
 
@@ -81,10 +82,11 @@ def evaluate_holdout(
     spec: EvaluationSpec,
     policy: Policy,
     progress: Progress | None = None,
+    model: PopulationModel | None = None,
 ) -> HoldoutEvaluation:
     """Replay up to the cutoff, fit and run the baselines, score all against the label."""
     started = time.perf_counter()
-    run = run_detector(events, policy, spec, progress)
+    run = run_detector(events, policy, spec, progress, model)
     population = holdout_population(run.orders, spec.horizon_days)
     if population.size == 0:
         raise InputError("no customer placed an order at or before the cutoff")
@@ -104,7 +106,7 @@ def evaluate_holdout(
     results = {m.key: method_metrics(m, population, p_no_order.get(m.key)) for m in methods}
     results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
     metrics = {
-        "run": _run_info(events, spec, policy, run, time.perf_counter() - started),
+        "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population),
         "methods": results,
     }
@@ -387,6 +389,7 @@ def _run_info(
     policy: Policy,
     run: DetectorRun,
     seconds: float,
+    model: PopulationModel | None = None,
 ) -> dict[str, Any]:
     horizon_end = spec.cutoff + spec.horizon_days * DAY
     summary = run.summary
@@ -404,6 +407,7 @@ def _run_info(
         "rejected": sum(summary.rejected.values()),
         "decisions": dict(summary.decisions),
         "policy": dataclasses.asdict(policy),
+        "model": (model or PopulationModel.from_policy(policy)).to_dict(),
         "seconds": round(seconds, 1),
     }
 

@@ -1,10 +1,11 @@
 """What ``churnwatch evaluate`` reads besides the engine's output: truth and order times.
 
 * :func:`read_truth` parses the simulator's ground truth (one JSON line per customer) into the
-  few fields the evaluation needs.
+  few fields the evaluation needs (and, when the line carries them, the parameters the oracle
+  needs: :class:`TrueRhythm`).
 * :class:`OrderTap` wraps the events file while :func:`streams.replay.replay` reads it, and
   notes every placed order on the way: the times before the cutoff (the calibration period of
-  the baselines) and who ordered within the horizon after it. The file is read once.
+  the baselines) and those within the horizon after it. The file is read once.
 
 Unusable input raises :class:`InputError` naming the file and line; the command turns it into
 a usage error (exit 2).
@@ -38,6 +39,20 @@ class TruthRecord:
     cause: str | None
     mean_interval_days: float
     kind: str | None = None
+    rhythm: TrueRhythm | None = None  # absent from truth files older than the oracle
+
+
+@dataclass(frozen=True, slots=True)
+class TrueRhythm:
+    """The simulator's parameters of one customer that the oracle (``evaluation.oracle``)
+    computes the posterior of having churned from. Times are epoch seconds."""
+
+    shape: float  # gamma shape of the inter-order intervals (1: exponential)
+    drift_per_year: float  # log change of the mean interval per year since ``observed_from``
+    observed_from: float  # when the hazard starts and the drift is measured from
+    hazard_per_year: float  # constant churn hazard
+    hazard_ratio_after_resolution: float  # the hazard's multiplier from ``resolved_at`` on
+    resolved_at: float  # inf: no resolved complaint
 
 
 def read_truth(lines: Iterable[bytes], name: str = "truth") -> dict[str, TruthRecord]:
@@ -75,6 +90,28 @@ def _truth_record(obj: dict[str, object]) -> TruthRecord:
         cause=cause if isinstance(cause, str) else None,
         mean_interval_days=float(interval),
         kind=kind if isinstance(kind, str) else None,
+        rhythm=_true_rhythm(obj),
+    )
+
+
+def _true_rhythm(obj: dict[str, object]) -> TrueRhythm | None:
+    """The oracle's parameters, or None when the line lacks any of them."""
+    names = ("regularity_shape", "drift_per_year", "churn_hazard_per_year")
+    numbers = [obj.get(name) for name in (*names, "hazard_ratio_after_resolution")]
+    observed_from = obj.get("observed_from")
+    if not all(isinstance(n, int | float) for n in numbers) or not isinstance(observed_from, str):
+        return None
+    shape, drift, hazard, ratio = (float(n) for n in numbers)  # type: ignore[arg-type]
+    if not shape > 0 or hazard < 0 or ratio < 0:
+        raise ValueError("regularity_shape must be > 0, the hazard and its ratio >= 0")
+    resolved = obj.get("complaint_resolved_at")
+    return TrueRhythm(
+        shape=shape,
+        drift_per_year=drift,
+        observed_from=parse_time_argument(observed_from),
+        hazard_per_year=hazard,
+        hazard_ratio_after_resolution=ratio,
+        resolved_at=parse_time_argument(resolved) if isinstance(resolved, str) else math.inf,
     )
 
 
@@ -86,13 +123,18 @@ class OrderLog:
     horizon_end: float
     before: dict[str, list[float]] = field(default_factory=dict)  # order times <= cutoff
     in_horizon: set[str] = field(default_factory=set)  # ordered in (cutoff, horizon_end]
+    # order times in (cutoff, horizon_end]: whether a decision was followed by an order
+    after: dict[str, list[float]] = field(default_factory=dict)
     newest_order_at: float = -math.inf  # newest order time in the file (any status)
+    oldest_order_at: float = math.inf  # oldest order time in the file (any status)
 
     def note(self, order: OrderRecorded) -> None:
         """Record one order event (cancellations and refunds are not purchases)."""
         at = order.at
         if at > self.newest_order_at:
             self.newest_order_at = at
+        if at < self.oldest_order_at:
+            self.oldest_order_at = at
         if order.status != "placed":
             return
         if at <= self.cutoff:
@@ -103,6 +145,11 @@ class OrderLog:
                 times.append(at)
         elif at <= self.horizon_end:
             self.in_horizon.add(order.customer_id)
+            later = self.after.get(order.customer_id)
+            if later is None:
+                self.after[order.customer_id] = [at]
+            else:
+                later.append(at)
 
     def sorted_before(self) -> dict[str, list[float]]:
         """Order times before the cutoff, each customer's in time order."""

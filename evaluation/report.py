@@ -22,6 +22,7 @@ import orjson
 from evaluation.evaluate import DETECTOR, Evaluation, Method
 from evaluation.inputs import DAY
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
+from evaluation.stream_report import render_stream_table, stream_html
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -75,7 +76,11 @@ def render_table(evaluation: Evaluation) -> str:
     first = max(len(r[0]) for r in rows) + 2
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
-    return "\n".join([_headline(evaluation), *lines, _verdict(evaluation)])
+    parts = [_headline(evaluation), *lines, _verdict(evaluation)]
+    stream = render_stream_table(evaluation.metrics)
+    if stream:
+        parts.append(stream)
+    return "\n".join(parts)
 
 
 def _headline(evaluation: Evaluation) -> str:
@@ -132,6 +137,7 @@ def render_html(evaluation: Evaluation) -> str:
         f"<h1>Churnwatch evaluation</h1><p>{html.escape(_headline(evaluation))}</p>",
         _bar_html(metrics["bar"]),
         "<h2>Metrics</h2>" + _table_html(["metric", *headers], rows),
+        stream_html(metrics),
         "<h2>Matched operating points</h2>" + _matched_html(metrics),
         "<h2>Recall of <code>lost</code> by churn cause</h2>" + _cause_table(metrics),
         "<h2>ROC curves</h2>" + _image(plot_roc(evaluation)),

@@ -348,7 +348,7 @@ def _draw_population(
         profile = _draw_profile(spec, clock, rng)
         population.store(index, profile, _draw_first_order_at(profile, clock, rng))
         # written at once: orjson's over-allocated buffers fragment the heap if kept alive
-        truth_out.write(_truth_line(population.customer_id(index), profile, clock))
+        truth_out.write(_truth_line(population.customer_id(index), profile, clock, spec))
         tally.by_kind[KINDS[int(profile.kind)]] += 1
         if profile.cause != _NO_CAUSE:
             tally.by_cause[CAUSES[int(profile.cause)]] += 1
@@ -472,7 +472,7 @@ def _draw_churn_at(
     """Churn time under a constant hazard, multiplied by the resolved ratio after resolution."""
     if spec.annual_churn_probability <= 0:
         return math.inf
-    hazard = -math.log1p(-spec.annual_churn_probability) / _YEAR
+    hazard = _churn_hazard_per_second(spec)
     budget = rng.expovariate(1.0)
     spent_before_resolution = hazard * (resolved_at - active_from)
     if budget <= spent_before_resolution:
@@ -480,6 +480,12 @@ def _draw_churn_at(
     if spec.resolved_hazard_ratio <= 0:
         return math.inf
     return resolved_at + (budget - spent_before_resolution) / (hazard * spec.resolved_hazard_ratio)
+
+
+def _churn_hazard_per_second(spec: SimulationSpec) -> float:
+    """The constant hazard under which an average customer churns within a year with
+    probability ``annual_churn_probability``."""
+    return -math.log1p(-spec.annual_churn_probability) / _YEAR
 
 
 def _draw_unsubscribed_at(
@@ -511,7 +517,7 @@ def _draw_first_order_at(profile: _Profile, clock: _Clock, rng: random.Random) -
     return clock.start + rng.random() * _draw_interval(profile, clock.start, rng)
 
 
-def _truth_line(customer_id: str, profile: _Profile, clock: _Clock) -> bytes:
+def _truth_line(customer_id: str, profile: _Profile, clock: _Clock, spec: SimulationSpec) -> bytes:
     churned = profile.cause != _NO_CAUSE
     resolution = int(profile.complaint_resolution)
     record = {
@@ -533,8 +539,22 @@ def _truth_line(customer_id: str, profile: _Profile, clock: _Clock) -> bytes:
         "complaint_at": clock.format_or_none(profile.complaint_at),
         "complaint_resolved": None if resolution == _NO_COMPLAINT else resolution != _UNRESOLVED,
         "unsubscribed_at": clock.format_or_none(profile.unsubscribed_at),
+        # What the oracle of ``evaluation.oracle`` needs besides the rhythm above: the churn
+        # hazard (and its change after a resolved complaint) and the instant the drift and the
+        # hazard are measured from.
+        "observed_from": clock.format(int(profile.active_from)),
+        "churn_hazard_per_year": round(_churn_hazard_per_second(spec) * _YEAR, 6),
+        "hazard_ratio_after_resolution": spec.resolved_hazard_ratio,
+        "complaint_resolved_at": clock.format_or_none(_resolved_at(profile)),
     }
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _resolved_at(profile: _Profile) -> float:
+    """When the customer's complaint was resolved (``inf``: no complaint, or unresolved)."""
+    if int(profile.complaint_resolution) in (_RESOLVED_ON_CALL, _RESOLVED_LATER):
+        return profile.resolution_at
+    return math.inf
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,8 +32,10 @@ from typing import NamedTuple
 
 from models.customer import ACTIVE, AT_RISK, LOST, CustomerState
 from models.engagement import silence_odds, silence_odds_ahead
+from models.lifetime import Silence
 from models.policy import DAY, Policy
-from models.rhythm import Rhythm, log_survival, silence_for_log_survival
+from models.population import PopulationModel
+from models.rhythm import Rhythm, silence_for_survival
 
 # Reason codes: part of the output contract (consumers route on them).
 OVERDUE_ORDER = "overdue_order"
@@ -132,69 +134,125 @@ def email_silence_odds_ahead(
     )
 
 
-def odds_of_leaving(
-    state: CustomerState, t: float, policy: Policy, email_odds: float | None = None
+def evidence_odds(
+    state: CustomerState,
+    t: float,
+    policy: Policy,
+    model: PopulationModel,
+    email_odds: float | None = None,
 ) -> float:
-    """Prior odds of having left after this many repeat orders, times current evidence
-    (``email_odds``: the unanswered mail's likelihood ratio, if already known)."""
-    odds = policy.dropout_a / (policy.dropout_b + max(state.orders - 1, 0))
+    """Likelihood ratio (left : still buying) of everything known at ``t`` but the silence
+    itself (``email_odds``: the unanswered mail's ratio, if already known)."""
+    odds = email_silence_odds(state, policy) if email_odds is None else email_odds
     complaint_at = complaint_effective_at(state, policy)
     if complaint_at is not None and t >= complaint_at:
-        odds *= policy.complaint_odds
+        odds *= model.complaint_odds
     if state.unsubscribed:
-        odds *= policy.unsubscribed_odds
-    odds *= email_silence_odds(state, policy) if email_odds is None else email_odds
+        odds *= model.unsubscribed_odds
     if state.unanswered_calls >= policy.unanswered_calls:
-        odds *= policy.calls_unanswered_odds
+        odds *= model.calls_unanswered_odds
     if declining_frequency(state, policy) or declining_amount(state, policy):
-        odds *= policy.declining_odds
+        odds *= model.declining_odds
     inquiry_at = inquiry_effective_at(state, policy)
     if inquiry_at is not None and t >= inquiry_at:
-        odds *= policy.inquiry_odds
+        odds *= model.inquiry_odds
     return odds
 
 
-def log_survival_at_sign_of_life(state: CustomerState, rhythm: Rhythm, policy: Policy) -> float:
-    """log ``S`` of the silence from the last order to the last sign of life: the part of
-    the silence the customer is known to have been around for (0 when that is the order)."""
-    last, alive = state.last_order_at, state.alive_at
-    if last is None or alive is None or alive <= last:
-        return 0.0
-    return log_survival(rhythm.mu, rhythm.sd, alive - last, policy.interval_distribution)
-
-
-def risk_at(state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | None = None) -> float:
-    """P(the customer will not order again), as judged at event time ``t``."""
-    odds = odds_of_leaving(state, t, policy)
-    last = state.last_order_at
-    if last is None:
-        return odds / (odds + 1.0)
+def silence_of(
+    state: CustomerState, policy: Policy, model: PopulationModel, rhythm: Rhythm | None = None
+) -> Silence:
+    """The customer's current silence, as :mod:`models.lifetime` judges it."""
+    assert state.last_order_at is not None and state.first_order_at is not None
     rhythm = rhythm or rhythm_of(state)
-    log_alive = log_survival(rhythm.mu, rhythm.sd, t - last, policy.interval_distribution)
-    log_alive -= log_survival_at_sign_of_life(state, rhythm, policy)
-    return odds / (odds + math.exp(min(log_alive, 0.0)))
-
-
-def _crossing_time(state: CustomerState, odds: float, threshold: float, policy: Policy) -> float:
-    """When silence makes risk reach ``threshold`` (never before the expected order):
-    where the conditional survival falls to ``odds (1 - threshold) / threshold``."""
-    assert state.last_order_at is not None
-    rhythm = rhythm_of(state)
-    log_target = math.log(odds * (1.0 - threshold) / threshold)
-    log_target += log_survival_at_sign_of_life(state, rhythm, policy)
-    silence = silence_for_log_survival(
-        rhythm.mu, rhythm.sd, log_target, policy.interval_distribution
+    last = state.last_order_at
+    alive = state.alive_at if state.alive_at is not None and state.alive_at > last else last
+    seen_days = (alive - state.first_order_at) / DAY
+    return Silence(
+        rhythm.mu,
+        rhythm.sd,
+        policy.interval_distribution,
+        alive - last,
+        model.dropout_shape,
+        model.dropout_rate_days + seen_days,
     )
-    return state.last_order_at + max(silence, math.exp(state.mu) * DAY)
 
 
-def plan(state: CustomerState, t: float, policy: Policy) -> tuple[int, float | None]:
+def risk_at(
+    state: CustomerState,
+    t: float,
+    policy: Policy,
+    model: PopulationModel,
+    rhythm: Rhythm | None = None,
+) -> float:
+    """P(the customer has left for good), as judged at event time ``t``."""
+    evidence = evidence_odds(state, t, policy, model)
+    last = state.last_order_at
+    if last is None or state.first_order_at is None:
+        # Not a buyer yet: the chance of leaving within one typical interval.
+        typical = math.exp(model.interval_mean) / model.dropout_rate_days
+        left = -math.expm1(-model.dropout_shape * math.log1p(typical))
+        odds = evidence * left / (1.0 - left)
+        return odds / (odds + 1.0)
+    log_odds = silence_of(state, policy, model, rhythm).log_odds(t - last)
+    if log_odds == -math.inf:
+        return 0.0
+    log_odds += math.log(evidence)
+    if log_odds > 0.0:
+        return 1.0 / (1.0 + math.exp(-log_odds))
+    odds = math.exp(log_odds)
+    return odds / (odds + 1.0)
+
+
+def _crossing_time(
+    state: CustomerState, silence: Silence, odds: float, threshold: float, before: bool = False
+) -> float:
+    """When silence makes risk reach ``threshold`` with evidence ``odds`` (never before the
+    expected order); with ``before``, a moment just before it (a lower bound)."""
+    assert state.last_order_at is not None
+    log_target = math.log(threshold / (1.0 - threshold)) - math.log(odds)
+    return state.last_order_at + silence.crossing(log_target, math.exp(state.mu) * DAY, before)
+
+
+def _at_risk_time(
+    state: CustomerState,
+    silence: Silence,
+    odds: float,
+    policy: Policy,
+    lost_at: float | None,
+    before: bool = False,
+) -> float:
+    """When an active, overdue customer becomes at risk: risk reaches ``at_risk_risk``, or
+    lost is at most ``at_risk_lead_intervals`` median intervals away, whichever is first;
+    never while an order would still be on rhythm (``on_rhythm_share`` of the customer's
+    intervals are at least this long)."""
+    last = state.last_order_at
+    assert last is not None
+    if lost_at is None:
+        lost_at = _crossing_time(state, silence, odds, policy.lost_risk, before)
+    median = math.exp(state.mu) * DAY
+    on_time = last + silence_for_survival(
+        state.mu, state.sd, policy.on_rhythm_share, policy.interval_distribution
+    )
+    early = max(lost_at - policy.at_risk_lead_intervals * median, on_time)
+    if early < math.inf:
+        threshold = policy.at_risk_risk
+        log_target = math.log(threshold / (1.0 - threshold)) - math.log(odds)
+        if silence.log_odds(early - last) < log_target:
+            return early  # risk is still below at_risk_risk then: the lead decides
+    at = _crossing_time(state, silence, odds, policy.at_risk_risk, before)
+    return min(max(at, on_time), early)
+
+
+def plan(
+    state: CustomerState, t: float, policy: Policy, model: PopulationModel
+) -> tuple[int, float | None]:
     """The status the customer should have at ``t``, and the next time to look again.
 
     Silence alone makes a customer at risk or lost only once overdue; an unresolved
     complaint makes them at risk after the grace period whatever their rhythm.
     """
-    target, wake, _ = plan_ahead(state, t, policy, 0)
+    target, wake, _ = plan_ahead(state, t, policy, model, 0)
     return target, wake
 
 
@@ -206,19 +264,23 @@ EVERY_MAIL = 1 << 62
 
 
 def plan_ahead(
-    state: CustomerState, t: float, policy: Policy, mails: int
+    state: CustomerState, t: float, policy: Policy, model: PopulationModel, mails: int
 ) -> tuple[int, float | None, int]:
     """:func:`plan`, with a next look that stays early enough while up to ``mails`` more
     mails are sent and go unanswered.
 
     A sent mail only raises the unanswered count, and with it the odds; nothing else in the
-    plan moves. So instead of re-planning at every send, the engine can look again at the
-    earliest crossing under the largest odds those sends could give (``mails`` = 0: the
-    exact plan). Returns the status, the next look, and the highest unanswered count that
-    look covers: a later send that leaves the count at or below it, before the next look,
-    cannot make a decision due before that look. Looking again early is harmless (the
-    plan is a function of the state and the time only); looking late never happens. When
-    the bound is not ahead of ``t`` the plan is the exact one (covering no more mail).
+    plan moves, and every crossing comes earlier with larger odds. So instead of re-planning
+    at every send, the engine can look again at the earliest crossing under the largest
+    odds those sends could give (``mails`` = 0: the exact plan). Returns the status, the next
+    look, and the highest unanswered count that look covers: a later send that leaves the
+    count at or below it, before the next look, cannot make a decision due before that look.
+    Looking again early is harmless (the plan is a function of the state and the time
+    only); looking late never happens. When the bound is not ahead of ``t`` the plan is the
+    exact one (covering no more mail).
+
+    A lost customer stays lost until they order: signs of life may lower the risk the
+    lookup shows, but one silence gets at most one ``at_risk`` and one ``lost``.
     """
     status = state.status
     if status == LOST:
@@ -232,26 +294,28 @@ def plan_ahead(
     target = status
     if status == ACTIVE and complaint_at is not None and t >= complaint_at:
         target = AT_RISK
-    if state.last_order_at is not None:
+    if state.last_order_at is not None and state.first_order_at is not None:
+        silence = silence_of(state, policy, model)
         exact_lr, most_lr = email_silence_odds_ahead(state, policy, mails)
-        most = odds_of_leaving(state, t, policy, most_lr) if mails > 0 else None
-        threshold = policy.at_risk_risk if target == ACTIVE else policy.lost_risk
-        if most is not None:
-            bound = _crossing_time(state, most, threshold, policy) - _AHEAD_MARGIN
+        if mails > 0:
+            most = evidence_odds(state, t, policy, model, most_lr)
+            # Lower bounds of the crossings under the largest odds.
+            most_lost = _crossing_time(state, silence, most, policy.lost_risk, before=True)
+            if target == ACTIVE:
+                bound = _at_risk_time(state, silence, most, policy, most_lost, before=True)
+            else:
+                bound = most_lost
+            bound -= _AHEAD_MARGIN
             if t < bound:
                 return target, min(wake, bound), covers + mails
-        odds = odds_of_leaving(state, t, policy, exact_lr)
+        odds = evidence_odds(state, t, policy, model, exact_lr)
+        lost_at = _crossing_time(state, silence, odds, policy.lost_risk)
         if target == ACTIVE:
-            at_risk_at = _crossing_time(state, odds, policy.at_risk_risk, policy)
+            at_risk_at = _at_risk_time(state, silence, odds, policy, lost_at)
             if t < at_risk_at:
                 # The lost crossing comes later still: look again at the at_risk one.
                 return ACTIVE, min(wake, at_risk_at), covers
             target = AT_RISK
-            if most is not None:
-                bound = _crossing_time(state, most, policy.lost_risk, policy) - _AHEAD_MARGIN
-                if t < bound:
-                    return target, min(wake, bound), covers + mails
-        lost_at = _crossing_time(state, odds, policy.lost_risk, policy)
         if t >= lost_at:
             return LOST, None, EVERY_MAIL
         wake = min(wake, lost_at)

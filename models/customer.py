@@ -15,7 +15,7 @@ from typing import Any
 from models.engagement import OPEN_RATE_WEIGHT, is_machine_open
 from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.policy import Policy
-from models.rhythm import Population, log_interval_days
+from models.rhythm import log_interval_days
 
 ACTIVE, AT_RISK, LOST = 0, 1, 2
 STATUS_NAMES = ("active", "at_risk", "lost")
@@ -130,7 +130,7 @@ def seen_before(state: CustomerState, event_id: str, memory: int) -> bool:
     return False
 
 
-def record(state: CustomerState, event: Event, policy: Policy, population: Population) -> bool:
+def record(state: CustomerState, event: Event, policy: Policy) -> bool:
     """Fold one event into the customer's state.
 
     Returns whether the event can change the customer's judgement (risk, reasons or
@@ -138,7 +138,7 @@ def record(state: CustomerState, event: Event, policy: Policy, population: Popul
     re-planning for them.
     """
     if type(event) is OrderRecorded:
-        _record_order(state, event, policy, population)
+        _record_order(state, event, policy)
         return True
     if type(event) is EmailRecorded:
         return _record_email(state, event, policy) and state.last_order_at is not None
@@ -147,9 +147,7 @@ def record(state: CustomerState, event: Event, policy: Policy, population: Popul
     return True
 
 
-def _record_order(
-    state: CustomerState, order: OrderRecorded, policy: Policy, population: Population
-) -> None:
+def _record_order(state: CustomerState, order: OrderRecorded, policy: Policy) -> None:
     if order.status != "placed":
         # A cancelled or refunded order is not a purchase: take its value back out.
         state.total_spend = max(state.total_spend - order.amount, 0.0)
@@ -160,9 +158,7 @@ def _record_order(
         state.recent_amount = order.amount
     else:
         window = state.intervals
-        new_window = (*window, log_interval_days(order.at - last))[-policy.interval_window :]
-        population.replace(window, new_window)
-        state.intervals = new_window
+        state.intervals = (*window, log_interval_days(order.at - last))[-policy.interval_window :]
         weight = policy.recent_amount_weight
         state.recent_amount = weight * order.amount + (1.0 - weight) * state.recent_amount
     state.orders += 1

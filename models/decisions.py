@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from models.assessment import expected_next_order_at, likely_cause, reasons_at, risk_at
 from models.customer import STATUS_NAMES, CustomerState
 from models.policy import Policy
+from models.population import PopulationModel
 from models.rhythm import Rhythm
 
 AT_RISK = "at_risk"
@@ -68,19 +69,22 @@ def decision_id(customer_id: str, kind: str, episode: int, revival: int = 0) -> 
 
 
 def customer_view(
-    state: CustomerState, t: float, policy: Policy, rhythm: Rhythm | None = None
+    state: CustomerState,
+    t: float,
+    policy: Policy,
+    model: PopulationModel,
+    rhythm: Rhythm | None = None,
 ) -> dict[str, Any]:
     """Status, risk, reasons, rhythm and value of a customer as judged at ``t``.
 
-    ``rhythm`` defaults to the one the customer was last planned with; queries pass the
-    one the current population prior gives.
+    ``rhythm`` defaults to the one the customer was last planned with.
     """
     reasons = reasons_at(state, t, policy, rhythm)
     average = state.total_spend / state.orders if state.orders else 0.0
     return {
         "customer_id": state.customer_id,
         "status": STATUS_NAMES[state.status],
-        "risk": round(risk_at(state, t, policy, rhythm), 4),
+        "risk": round(risk_at(state, t, policy, model, rhythm), 4),
         "reasons": [{"code": r.code, "detail": r.detail} for r in reasons],
         "cause": likely_cause({r.code for r in reasons}),
         "last_order_at": format_time(state.last_order_at),

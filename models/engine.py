@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from models.assessment import SIGN_OF_LIFE, plan_ahead
+from models.assessment import plan_ahead
 from models.customer import (
     ACTIVE,
     STATUS_NAMES,
@@ -31,16 +31,14 @@ from models.customer import (
     seen_before,
 )
 from models.customer import (
-    AT_RISK as AT_RISK_STATUS,
-)
-from models.customer import (
     LOST as LOST_STATUS,
 )
-from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view, format_time
-from models.events import KIND_RANK, CallRecorded, EmailRecorded, Event, OrderRecorded
+from models.decisions import AT_RISK, LOST, RECOVERED, Decision, customer_view
+from models.events import KIND_RANK, EmailRecorded, Event, OrderRecorded
 from models.parse import LATE_EVENT, Rejected
 from models.policy import Policy
-from models.rhythm import Population, Rhythm, predict
+from models.population import PopulationModel
+from models.rhythm import Rhythm, predict
 
 _EVENT, _WAKE = 0, 1
 
@@ -72,14 +70,23 @@ PLAN_AHEAD_MAILS = 4
 class Engine:
     """Per-customer churn state for a set of customers (all of them, or one partition's)."""
 
-    def __init__(self, policy: Policy | None = None, *, external_watermark: bool = False) -> None:
-        """``external_watermark``: only :meth:`advance` moves the watermark; ``process``
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        model: PopulationModel | None = None,
+        *,
+        external_watermark: bool = False,
+    ) -> None:
+        """``model``: the population model every judgement leans on (default: the policy's
+        starting prior; see :mod:`models.population`).
+
+        ``external_watermark``: only :meth:`advance` moves the watermark; ``process``
         files events (and still refuses those older than the watermark) but never moves
         it. For callers that know more about event time than the events they pass in, e.g.
         a stream worker whose partition interleaves several input topics."""
         self.policy = policy or Policy()
         self.customers: dict[str, CustomerState] = {}
-        self.population = Population.from_policy(self.policy)
+        self.model = model or PopulationModel.from_policy(self.policy)
         self.watermark = -math.inf
         self.newest_event_at = -math.inf
         self.duplicates = 0
@@ -146,13 +153,15 @@ class Engine:
         state = self.customers.get(customer_id)
         if state is None:
             return None
-        return customer_view(state, self._now(), self.policy, self._current_rhythm(state))
+        return customer_view(
+            state, self._now(), self.policy, self.model, self._current_rhythm(state)
+        )
 
     def views(self) -> Iterator[dict[str, Any]]:
         """Every customer's picture at the watermark, in first-seen order."""
         now = self._now()
         for state in self.customers.values():
-            yield customer_view(state, now, self.policy, self._current_rhythm(state))
+            yield customer_view(state, now, self.policy, self.model, self._current_rhythm(state))
 
     def pending_events(self) -> int:
         """Events filed but not applied yet (waiting for the watermark)."""
@@ -167,7 +176,6 @@ class Engine:
         self.watermark = watermark
         for state in states:
             self.customers[state.customer_id] = state
-            self.population.replace((), state.intervals)
             for event in state.pending or ():
                 self._stragglers.append(_event_entry(event, state))
                 self.newest_event_at = max(self.newest_event_at, event.at)
@@ -227,8 +235,7 @@ class Engine:
         return decisions
 
     def _apply(self, state: CustomerState, event: Event, decisions: list[Decision]) -> None:
-        alive_at = state.alive_at
-        if not record(state, event, self.policy, self.population):
+        if not record(state, event, self.policy):
             return
         at = event.at
         if type(event) is OrderRecorded and event.status == "placed":
@@ -240,8 +247,8 @@ class Engine:
                 state.episode += 1
                 state.revivals = 0
         elif state.status == LOST_STATUS:
-            if state.alive_at != alive_at:
-                self._revive(state, event, at, decisions)
+            # Lost stays lost until an order: a sign of life lowers the risk a lookup
+            # shows, but one silence gets one lost decision.
             return
         elif (
             type(event) is EmailRecorded
@@ -256,7 +263,7 @@ class Engine:
         self._replan(state, at, decisions)
 
     def _replan(self, state: CustomerState, at: float, decisions: list[Decision]) -> None:
-        target, wake, covers = plan_ahead(state, at, self.policy, self.plan_ahead)
+        target, wake, covers = plan_ahead(state, at, self.policy, self.model, self.plan_ahead)
         if target > state.status:
             previous = state.status
             state.status = target
@@ -274,28 +281,8 @@ class Engine:
         if wake is not None:
             heapq.heappush(self._wakes, self._wake_entry(wake, state.customer_id))
 
-    def _revive(
-        self, state: CustomerState, event: Event, at: float, decisions: list[Decision]
-    ) -> None:
-        """A lost customer showed a sign of life (a real open or click, an inbound call):
-        if their risk, judged again, is now below ``lost_risk``, they step back to at_risk
-        (the episode stays open: only an order ends it) and the plan watches for the lost
-        crossing again."""
-        state.status = AT_RISK_STATUS
-        target, wake, covers = plan_ahead(state, at, self.policy, self.plan_ahead)
-        if target == LOST_STATUS:
-            state.status = LOST_STATUS
-            return
-        state.revivals += 1
-        decision = self._decide(AT_RISK, state, LOST_STATUS, at)
-        decision.view["reasons"].append(
-            {"code": SIGN_OF_LIFE, "detail": f"{_sign(event)} on {format_time(at)}"}
-        )
-        decisions.append(decision)
-        self._follow(state, wake, covers)
-
     def _current_rhythm(self, state: CustomerState) -> Rhythm:
-        return predict(state.intervals, self.population, self.policy)
+        return predict(state.intervals, self.model, self.policy)
 
     def _refresh_rhythm(self, state: CustomerState) -> None:
         rhythm = self._current_rhythm(state)
@@ -310,7 +297,7 @@ class Engine:
             status=STATUS_NAMES[state.status],
             previous_status=STATUS_NAMES[previous],
             episode=state.episode,
-            view=customer_view(state, at, self.policy),
+            view=customer_view(state, at, self.policy, self.model),
             revival=state.revivals,
         )
 
@@ -329,12 +316,3 @@ class Engine:
                 live.append(entry)
         heapq.heapify(live)
         self._wakes = live
-
-
-def _sign(event: Event) -> str:
-    """What the customer did that showed they are still around."""
-    if type(event) is EmailRecorded:
-        return "clicked a mail" if event.action == "clicked" else "opened a mail"
-    if type(event) is CallRecorded:
-        return f"called in ({event.reason})"
-    return "ordered"

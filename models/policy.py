@@ -14,15 +14,23 @@ DAY = 86_400.0
 
 @dataclass(frozen=True)
 class Policy:
-    # Decision thresholds on risk = P(the customer will not order again).
+    # Decision thresholds on risk = P(the customer has left for good), a calibrated
+    # probability: lost events are right at least lost_risk of the time.
     at_risk_risk: float = 0.5
-    lost_risk: float = 0.55
+    lost_risk: float = 0.85
+    # at_risk comes at the latest this many of the customer's own median intervals before
+    # lost would (a reminder needs time to work), but never before the order is overdue.
+    at_risk_lead_intervals: float = 0.5
+    # ... and never while the order would still be on rhythm: before the silence that this
+    # share of the customer's intervals exceed (0.1: their 90th percentile).
+    on_rhythm_share: float = 0.1
     # Out-of-order tolerance: events up to this much older than the newest seen are folded
     # in in time order; older ones are rejected as late. Decisions lag event time by this.
     allowed_lateness_seconds: float = 3600.0
     # Rolling window of recent inter-order intervals kept per customer.
     interval_window: int = 16
-    # Population prior for reorder rhythm (log-days), used until the data outweighs it.
+    # Starting population model (models/population.py), used when no fitted model is
+    # given and as the prior a fit shrinks toward. Rhythm (log-days):
     prior_median_interval_days: float = 30.0
     prior_between_customer_sd: float = 0.8  # spread of customers' typical log-interval
     # Floor on the learned spread between customers: a very uniform population must not
@@ -35,9 +43,10 @@ class Policy:
     # Interval distribution that scores silence, fitted to (mu, sd) of log-intervals:
     # "weibull" (sd 1.28 is exactly a Poisson buyer's exponential) or "lognormal".
     interval_distribution: str = "weibull"
-    # Beta(a, b) prior on dropping out after a purchase (BG/NBD): odds a/(b + repeats).
-    dropout_a: float = 1.2
-    dropout_b: float = 16.0
+    # Leaving: a constant hazard per day, Gamma(shape, rate) across customers (Pareto/NBD);
+    # the mean hazard is shape / rate (1 / 730: a typical customer stays about two years).
+    prior_dropout_shape: float = 1.0
+    prior_dropout_rate_days: float = 730.0
     # Evidence that multiplies the odds of having left (likelihood ratios).
     complaint_odds: float = 4.0
     unsubscribed_odds: float = 2.0
@@ -73,6 +82,8 @@ class Policy:
         _check(
             0.0 < self.at_risk_risk < self.lost_risk < 1.0, "need 0 < at_risk_risk < lost_risk < 1"
         )
+        _check(self.at_risk_lead_intervals >= 0, "at_risk_lead_intervals must be >= 0")
+        _check(0 < self.on_rhythm_share < 0.5, "on_rhythm_share must be in (0, 0.5)")
         _check(self.allowed_lateness_seconds >= 0, "allowed_lateness_seconds must be >= 0")
         _check(2 <= self.interval_window <= 64, "interval_window must be in 2..64")
         _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")
@@ -87,8 +98,8 @@ class Policy:
             "prior_weight_customers",
             "within_sd_pseudo_intervals",
             "min_within_sd",
-            "dropout_a",
-            "dropout_b",
+            "prior_dropout_shape",
+            "prior_dropout_rate_days",
             "inquiry_window_days",
             "recent_amount_weight",
             "engagement_prior_mails",

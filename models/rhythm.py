@@ -18,10 +18,11 @@ rising hazard of reordering, so lateness counts fast. The log-normal
 intervals of silence it gives a Poisson buyer 4 % where the exponential gives 0.7 %, so
 their silence counted too little. Both have closed-form survival and inverse.
 
-The population prior is learned from the data with **each customer counted once** (the
-mean of customers' own typical log-intervals), not from the pooled intervals, because
-frequent buyers contribute most pooled intervals (length bias) and would make monthly
-buyers look late.
+The population prior comes from the fitted population model
+(:class:`models.population.PopulationModel`), where it is estimated with **each customer
+counted once** (the mean of customers' own typical log-intervals), not from the pooled
+intervals, because frequent buyers contribute most pooled intervals (length bias) and would
+make monthly buyers look late.
 """
 
 from __future__ import annotations
@@ -33,71 +34,10 @@ from functools import lru_cache
 from statistics import NormalDist
 
 from models.policy import DAY, Policy
+from models.population import PopulationModel
 
 _SQRT2 = math.sqrt(2.0)
 _STANDARD_NORMAL = NormalDist()
-
-
-@dataclass(slots=True)
-class Population:
-    """Running, length-bias-free statistics of customers' rhythms (each customer once)."""
-
-    prior_mean: float
-    prior_between_var: float
-    prior_within_var: float
-    prior_weight: float
-    min_between_var: float = 0.0
-    customers: int = 0  # customers with at least one interval
-    sum_means: float = 0.0
-    sum_sq_means: float = 0.0
-    spread_customers: int = 0  # customers with at least two intervals
-    sum_within_vars: float = 0.0
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> Population:
-        return cls(
-            prior_mean=math.log(policy.prior_median_interval_days),
-            prior_between_var=policy.prior_between_customer_sd**2,
-            prior_within_var=policy.prior_within_customer_sd**2,
-            prior_weight=policy.prior_weight_customers,
-            min_between_var=policy.min_between_customer_sd**2,
-        )
-
-    def replace(self, old: Sequence[float], new: Sequence[float]) -> None:
-        """A customer's interval window changed from ``old`` to ``new`` (log-days)."""
-        self._account(old, -1)
-        self._account(new, +1)
-
-    def _account(self, window: Sequence[float], sign: int) -> None:
-        n = len(window)
-        if n == 0:
-            return
-        mean = sum(window) / n
-        self.customers += sign
-        self.sum_means += sign * mean
-        self.sum_sq_means += sign * mean * mean
-        if n >= 2:
-            self.spread_customers += sign
-            self.sum_within_vars += sign * sum((x - mean) ** 2 for x in window) / (n - 1)
-
-    def mean(self) -> float:
-        w = self.prior_weight
-        return (w * self.prior_mean + self.sum_means) / (w + self.customers)
-
-    def between_var(self) -> float:
-        w, n = self.prior_weight, self.customers
-        if n == 0:
-            return max(self.prior_between_var, self.min_between_var)
-        data_mean = self.sum_means / n
-        data_var = max(self.sum_sq_means / n - data_mean * data_mean, 0.0)
-        blended = (w * self.prior_between_var + n * data_var) / (w + n)
-        return max(blended, self.min_between_var, 1e-4)
-
-    def within_var(self) -> float:
-        w = self.prior_weight
-        return max(
-            (w * self.prior_within_var + self.sum_within_vars) / (w + self.spread_customers), 1e-4
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,19 +52,20 @@ class Rhythm:
         return math.exp(self.mu)
 
 
-def predict(window: Sequence[float], population: Population, policy: Policy) -> Rhythm:
+def predict(window: Sequence[float], model: PopulationModel, policy: Policy) -> Rhythm:
     """Posterior predictive of the next log-interval given the customer's recent window."""
-    between = population.between_var()
-    within_prior = population.within_var()
+    between = model.interval_between_sd**2
+    within_prior = model.interval_within_sd**2
+    prior_mean = model.interval_mean
     n = len(window)
     if n == 0:
-        return Rhythm(population.mean(), math.sqrt(between + within_prior))
+        return Rhythm(prior_mean, math.sqrt(between + within_prior))
     mean = sum(window) / n
     squares = sum((x - mean) ** 2 for x in window)
     k0 = policy.within_sd_pseudo_intervals
     within = max((k0 * within_prior + squares) / (k0 + n - 1), policy.min_within_sd**2)
     precision = 1.0 / between + n / within
-    mu = (population.mean() / between + n * mean / within) / precision
+    mu = (prior_mean / between + n * mean / within) / precision
     return Rhythm(mu, math.sqrt(within + 1.0 / precision))
 
 
@@ -162,7 +103,7 @@ def silence_for_log_survival(
     if family == WEIBULL:
         z = (_EULER_GAMMA + math.log(-log_target)) / _GUMBEL_SD
     else:
-        z = _upper_normal_quantile(max(math.exp(log_target), _SMALLEST_FLOAT))
+        z = _upper_normal_quantile_of_log(log_target)
     return math.exp(mu + sd * z) * DAY
 
 
@@ -171,6 +112,18 @@ def silence_for_survival(mu: float, sd: float, target: float, family: str = WEIB
     if target >= 1.0:
         return 0.0
     return silence_for_log_survival(mu, sd, math.log(target), family)
+
+
+def _upper_normal_quantile_of_log(log_tail: float) -> float:
+    """z with P(Z > z) = exp(log_tail); far tails by the asymptotic expansion, refined."""
+    if log_tail > -30.0:
+        return _upper_normal_quantile(math.exp(log_tail))
+    big = -2.0 * log_tail
+    z = math.sqrt(big - math.log(big) - math.log(2.0 * math.pi))
+    for _ in range(3):  # Newton on log P(Z > z) with the Mills-ratio tail
+        log_p = -0.5 * z * z - math.log(z) - 0.5 * math.log(2.0 * math.pi) + math.log1p(-1 / z**2)
+        z += (log_p - log_tail) / (z + 1.0 / z)
+    return z
 
 
 @lru_cache(maxsize=8192)

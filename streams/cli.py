@@ -20,15 +20,17 @@ from config.settings import ConfigError, Settings, load_settings
 from models.decisions import Decision
 from models.engine import Engine
 from models.parse import parse_time_argument
-from streams import evaluation_commands, importer
+from streams import evaluation_commands, fit_command, importer
 from streams.errors import EXIT_OK, EXIT_USAGE, UsageError
 from streams.kafka import commands as kafka_commands
+from streams.model_file import load_model
 from streams.progress import Progress
 from streams.replay import InputFile, encode_decision, replay
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers.
 COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
     evaluation_commands.register,
+    fit_command.register,
     importer.register,
     kafka_commands.register,
 )
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dead-letter", metavar="PATH", help="one JSON line per rejected input line"
     )
     replay_cmd.add_argument("--config", metavar="PATH", help="TOML settings file")
+    replay_cmd.add_argument(
+        "--model", metavar="PATH", help="fitted population model (churnwatch fit; default: setting)"
+    )
     replay_cmd.set_defaults(run=run_replay)
     for register in COMMAND_MODULES:
         register(commands)
@@ -86,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    until = _parse_until(args.until)
-    engine = Engine(settings.detection)
+    until = parse_until(args.until)
+    engine = Engine(settings.detection, load_model(args.model or settings.model))
     with contextlib.ExitStack() as stack:
-        inputs = list(_open_inputs(args.files, stack))
+        inputs = list(open_inputs(args.files, stack))
         output = _open_output(args.output, stack, default=sys.stdout.buffer)
         dead = _open_output(args.dead_letter, stack, default=None)
         write_decision = _decision_writer(output, settings)
@@ -125,7 +130,7 @@ def _decision_writer(output: IO[bytes], settings: Settings) -> Any:
     return write
 
 
-def _parse_until(value: str | None) -> float | None:
+def parse_until(value: str | None) -> float | None:
     if value is None:
         return None
     try:
@@ -134,7 +139,7 @@ def _parse_until(value: str | None) -> float | None:
         raise UsageError(f"--until: {exc}") from None
 
 
-def _open_inputs(names: list[str], stack: contextlib.ExitStack) -> Iterator[InputFile]:
+def open_inputs(names: list[str], stack: contextlib.ExitStack) -> Iterator[InputFile]:
     for name in names or ["-"]:
         if name == "-":
             yield InputFile("<stdin>", sys.stdin.buffer)

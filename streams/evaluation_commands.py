@@ -67,9 +67,26 @@ def _register_evaluate(commands: Any) -> None:
         help="no-order label: no order within this many days after the cutoff (default 90)",
     )
     evaluate.add_argument(
+        "--score-from",
+        metavar="TIME",
+        help="RFC 3339: start of the window in which every decision is scored at its own time "
+        "(default: a year after the first order; halfway to the cutoff if that is sooner)",
+    )
+    evaluate.add_argument(
         "--report", metavar="DIR", help="write metrics.json and a self-contained index.html here"
     )
     evaluate.add_argument("--config", metavar="PATH", help="TOML settings file ([detection])")
+    evaluate.add_argument(
+        "--model",
+        metavar="PATH",
+        help="population model to judge with (churnwatch fit); default: the model setting, "
+        "else one fitted on the events up to --fit-until",
+    )
+    evaluate.add_argument(
+        "--fit-until",
+        metavar="TIME",
+        help="RFC 3339: without a model, fit one on the events up to TIME (default: --cutoff)",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
 
@@ -110,6 +127,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from evaluation.inputs import InputError, read_truth
     from evaluation.report import render_table, write_report
     from models.parse import parse_time_argument
+    from streams.cli import parse_until
+    from streams.fit_command import fit_events
+    from streams.model_file import load_model
     from streams.replay import InputFile
 
     settings = load_settings(args.config)
@@ -117,14 +137,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cutoff = parse_time_argument(args.cutoff)
     except ValueError as exc:
         raise UsageError(f"--cutoff: {exc}") from None
+    score_from = None
+    if args.score_from is not None:
+        try:
+            score_from = parse_time_argument(args.score_from)
+        except ValueError as exc:
+            raise UsageError(f"--score-from: {exc}") from None
+        if not score_from < cutoff:
+            raise UsageError("--score-from must be before --cutoff")
     try:
-        spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon)
+        spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon, score_from=score_from)
     except ValueError as exc:
         raise UsageError(f"--horizon: {exc}") from None
     report_dir = _report_directory(args.report)
+    model = load_model(args.model or settings.model)
     with contextlib.ExitStack() as stack:
         truth_handle = _open_for_reading(args.truth, stack)
         events_handle = _open_for_reading(args.events, stack)
+        if model is None:
+            fit_until = parse_until(args.fit_until) if args.fit_until else cutoff
+            inputs = [InputFile(args.events, events_handle)]
+            model, _ = fit_events(inputs, fit_until, settings.detection)
+            events_handle.seek(0)
         try:
             truth = read_truth(truth_handle, args.truth)
             evaluation = evaluate(
@@ -133,6 +167,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 spec,
                 settings.detection,
                 Progress.for_terminal(unit="lines"),
+                model=model,
             )
         except InputError as exc:
             raise UsageError(str(exc)) from None

@@ -22,6 +22,9 @@ def run_evaluate_holdout(args: argparse.Namespace) -> int:
     from evaluation.holdout_report import render_table, write_report
     from evaluation.inputs import InputError
     from models.parse import parse_time_argument
+    from streams.cli import parse_until
+    from streams.fit_command import fit_events
+    from streams.model_file import load_model
     from streams.replay import InputFile
 
     settings = load_settings(args.config)
@@ -34,14 +37,22 @@ def run_evaluate_holdout(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--horizon: {exc}") from None
     report_dir = _report_directory(args.report)
+    model = load_model(args.model or settings.model)
     with contextlib.ExitStack() as stack:
         events_handle = _open_for_reading(args.events, stack)
+        if model is None:  # as with --truth: fit on the events up to --fit-until or the cutoff
+            fit_until = parse_until(args.fit_until) if args.fit_until else cutoff
+            model, _ = fit_events(
+                [InputFile(args.events, events_handle)], fit_until, settings.detection
+            )
+            events_handle.seek(0)
         try:
             evaluation = evaluate_holdout(
                 [InputFile(args.events, events_handle)],
                 spec,
                 settings.detection,
                 Progress.for_terminal(unit="lines"),
+                model=model,
             )
         except InputError as exc:
             raise UsageError(str(exc)) from None

@@ -35,6 +35,7 @@ from streams.kafka.partition import PartitionWorker, Routes
 from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
+from streams.model_file import load_model
 
 TABLE_NAME = "customers"
 
@@ -74,6 +75,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
     def __init__(self, settings: Settings, routes: Routes, table: Any) -> None:
         super().__init__()
         self._settings = settings
+        self._model = load_model(settings.model)
         self._routes = routes
         self._table = table
         self._topics = set(routes.consumed)
@@ -87,6 +89,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
             self._routes,
             wall_clock=self._settings.clock == "wall",
             topic_idle_seconds=self._settings.topic_idle_seconds,
+            model=self._model,
         )
         self[partition] = worker
         return worker

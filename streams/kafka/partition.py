@@ -33,6 +33,7 @@ from models.engine import Engine
 from models.events import Event
 from models.parse import Rejected, parse_event
 from models.policy import Policy
+from models.population import PopulationModel
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
@@ -112,6 +113,7 @@ class PartitionWorker:
         states: Iterable[CustomerState] = (),
         clock: PartitionClock | None = None,
         topic_idle_seconds: float = 0.0,
+        model: PopulationModel | None = None,
     ) -> None:
         self.partition = partition
         self.topic_idle_seconds = topic_idle_seconds
@@ -120,7 +122,7 @@ class PartitionWorker:
         self.clock = clock or PartitionClock()
         self.lateness = policy.allowed_lateness_seconds
         # The watermark is ours (see the module docstring), not the engine's.
-        self.engine = Engine(policy, external_watermark=True)
+        self.engine = Engine(policy, model, external_watermark=True)
         self.engine.restore(states, self.clock.watermark)
         self.engine.touched.clear()
         self.outbox: list[Outbound] = []
@@ -142,6 +144,7 @@ class PartitionWorker:
         routes: Routes,
         wall_clock: bool,
         topic_idle_seconds: float = 0.0,
+        model: PopulationModel | None = None,
     ) -> PartitionWorker:
         """Rebuild from the partition's table records (recovery)."""
         states: list[CustomerState] = []
@@ -151,7 +154,7 @@ class PartitionWorker:
                 clock = wire.decode_clock(value)
             else:
                 states.append(from_record(orjson.loads(value)))
-        return cls(partition, policy, routes, wall_clock, states, clock, topic_idle_seconds)
+        return cls(partition, policy, routes, wall_clock, states, clock, topic_idle_seconds, model)
 
     # -- input -----------------------------------------------------------------------------
 

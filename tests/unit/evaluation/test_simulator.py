@@ -335,6 +335,19 @@ def test_resolved_complaints_make_customers_more_loyal(run: Run) -> None:
     assert churn_rate(None) == pytest.approx(overall, abs=0.05)
 
 
+def test_truth_carries_what_the_oracle_needs(run: Run) -> None:
+    start = SPEC.start.isoformat().replace("+00:00", "Z")
+    hazard = -math.log1p(-SPEC.annual_churn_probability)
+    for row in run.truth.values():
+        assert row["observed_from"] == max(row["joined_at"], start)
+        assert row["churn_hazard_per_year"] == pytest.approx(hazard, abs=1e-6)
+        assert row["hazard_ratio_after_resolution"] == SPEC.resolved_hazard_ratio
+        if row["complaint_resolved"] is True:
+            assert row["complaint_resolved_at"] >= row["complaint_at"]
+        else:
+            assert row["complaint_resolved_at"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # Truth is consistent with the events: the churn story
 

@@ -10,8 +10,8 @@ from models.assessment import (
     COMPLAINT_UNRESOLVED,
     OVERDUE_ORDER,
     email_silence_odds,
+    evidence_odds,
     likely_cause,
-    odds_of_leaving,
     plan,
     reasons_at,
     risk_at,
@@ -19,18 +19,19 @@ from models.assessment import (
 from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, record
 from models.events import Event
 from models.policy import DAY, Policy
-from models.rhythm import Population, predict
+from models.population import PopulationModel
+from models.rhythm import predict, silence_for_survival
 from tests.builders import a_call, an_email, an_order, day
 
 POLICY = Policy()
+MODEL = PopulationModel.from_policy(POLICY)
 
 
 def customer(*events: Event) -> CustomerState:
     state = CustomerState("c1")
-    population = Population.from_policy(POLICY)
     for event in events:
-        record(state, event, POLICY, population)
-        rhythm = predict(state.intervals, population, POLICY)
+        record(state, event, POLICY)
+        rhythm = predict(state.intervals, MODEL, POLICY)
         state.mu, state.sd = rhythm.mu, rhythm.sd
     return state
 
@@ -39,10 +40,8 @@ def monthly(orders: int = 6) -> CustomerState:
     return customer(*(an_order(at=day(30 * i)) for i in range(orders)))
 
 
-def test_loyal_customers_have_lower_odds_of_leaving() -> None:
-    one, many = monthly(1), monthly(12)
-    assert odds_of_leaving(many, day(0), POLICY) < odds_of_leaving(one, day(0), POLICY)
-    assert math.isclose(odds_of_leaving(one, day(0), POLICY), POLICY.dropout_a / POLICY.dropout_b)
+def test_without_evidence_only_the_silence_counts() -> None:
+    assert evidence_odds(monthly(), day(152), POLICY, MODEL) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -55,8 +54,8 @@ def test_loyal_customers_have_lower_odds_of_leaving() -> None:
 def test_evidence_multiplies_the_odds(extra: Event, factor: float) -> None:
     base = monthly()
     with_evidence = customer(*(an_order(at=day(30 * i)) for i in range(6)), extra)
-    ratio = odds_of_leaving(with_evidence, day(152), POLICY) / odds_of_leaving(
-        base, day(152), POLICY
+    ratio = evidence_odds(with_evidence, day(152), POLICY, MODEL) / evidence_odds(
+        base, day(152), POLICY, MODEL
     )
     assert math.isclose(ratio, factor)
 
@@ -65,31 +64,39 @@ def test_a_complaint_counts_only_after_the_grace_period() -> None:
     state = customer(
         *(an_order(at=day(30 * i)) for i in range(6)), a_call(reason="complaint", at=day(151))
     )
-    before = odds_of_leaving(state, day(151.5), POLICY)
-    after = odds_of_leaving(state, day(152.5), POLICY)
-    assert math.isclose(after / before, POLICY.complaint_odds)
+    before = evidence_odds(state, day(151.5), POLICY, MODEL)
+    after = evidence_odds(state, day(152.5), POLICY, MODEL)
+    assert math.isclose(after / before, MODEL.complaint_odds)
     assert COMPLAINT_UNRESOLVED not in [r.code for r in reasons_at(state, day(151.5), POLICY)]
     assert COMPLAINT_UNRESOLVED in [r.code for r in reasons_at(state, day(152.5), POLICY)]
 
 
 def test_risk_grows_with_silence_and_is_a_probability() -> None:
     state = monthly()
-    risks = [risk_at(state, day(150 + d), POLICY) for d in (0, 20, 40, 60, 120, 400)]
+    risks = [risk_at(state, day(150 + d), POLICY, MODEL) for d in (0, 20, 40, 60, 120, 400)]
     assert risks == sorted(risks)
-    assert 0 < risks[0] < 0.2 and risks[-1] > 0.99
+    assert risks[0] == 0.0 < risks[1] < 0.2 and risks[-1] > 0.99  # just ordered: still there
 
 
-def test_the_plan_wakes_at_the_at_risk_crossing_then_the_lost_one() -> None:
+def test_the_plan_wakes_at_the_at_risk_moment_then_at_the_lost_crossing() -> None:
     state = monthly()
-    status, wake = plan(state, day(150), POLICY)
+    status, wake = plan(state, day(150), POLICY, MODEL)
     assert status == ACTIVE and wake is not None
-    assert math.isclose(risk_at(state, wake, POLICY), POLICY.at_risk_risk, rel_tol=1e-6)
-    status, later = plan(state, wake, POLICY)
+    status, later = plan(state, wake, POLICY, MODEL)
     assert status == AT_RISK
     state.status = AT_RISK
     assert later is not None and later > wake
-    assert math.isclose(risk_at(state, later, POLICY), POLICY.lost_risk, rel_tol=1e-6)
-    assert plan(state, later, POLICY) == (LOST, None)
+    # at_risk comes when risk reaches at_risk_risk or half an interval before lost, but
+    # not while the order would still be on rhythm.
+    median = math.exp(state.mu) * DAY
+    on_time = day(150) + silence_for_survival(state.mu, state.sd, POLICY.on_rhythm_share)
+    reached = risk_at(state, wake, POLICY, MODEL) >= POLICY.at_risk_risk - 1e-3
+    lead = later - wake
+    assert wake >= on_time - 1.0
+    assert reached or wake <= on_time + 1.0 or lead >= POLICY.at_risk_lead_intervals * median * 0.99
+    assert math.isclose(risk_at(state, later, POLICY, MODEL), POLICY.lost_risk, abs_tol=2e-3)
+    assert risk_at(state, later, POLICY, MODEL) >= POLICY.lost_risk
+    assert plan(state, later, POLICY, MODEL) == (LOST, None)
 
 
 def test_nobody_is_flagged_before_their_expected_order() -> None:
@@ -98,7 +105,7 @@ def test_nobody_is_flagged_before_their_expected_order() -> None:
         an_email(action="unsubscribed", at=day(1)),
         *(a_call(direction="outbound", outcome="missed", at=day(2 + i)) for i in range(3)),
     )
-    status, wake = plan(state, day(3), POLICY)
+    status, wake = plan(state, day(3), POLICY, MODEL)
     assert status == ACTIVE
     assert wake is not None and wake >= day(0) + math.exp(state.mu) * DAY
 
@@ -138,7 +145,7 @@ def reader_then_quiet(quiet_mails: int) -> CustomerState:
 def test_unanswered_mail_multiplies_the_odds_by_its_likelihood_ratio() -> None:
     quiet, answered = reader_then_quiet(6), reader_then_quiet(0)
     t = day(200)
-    ratio = odds_of_leaving(quiet, t, POLICY) / odds_of_leaving(answered, t, POLICY)
+    ratio = evidence_odds(quiet, t, POLICY, MODEL) / evidence_odds(answered, t, POLICY, MODEL)
     assert math.isclose(ratio, email_silence_odds(quiet, POLICY))
     assert ratio > POLICY.email_disengaged_evidence
     codes = {r.code for r in reasons_at(quiet, t, POLICY)}
@@ -154,14 +161,20 @@ def test_a_sign_of_life_discounts_the_silence_before_it() -> None:
     )
     t = day(150 + 60)
     assert clicked.alive_at == day(200)
-    assert risk_at(clicked, t, POLICY) < risk_at(silent, t, POLICY)
-    assert risk_at(clicked, t, POLICY) < POLICY.at_risk_risk < risk_at(silent, t, POLICY)
+    assert risk_at(clicked, t, POLICY, MODEL) < risk_at(silent, t, POLICY, MODEL)
+    assert (
+        risk_at(clicked, t, POLICY, MODEL)
+        < 0.1
+        < POLICY.at_risk_risk
+        < risk_at(silent, t, POLICY, MODEL)
+    )
 
 
 def test_the_planned_crossing_is_where_risk_reaches_the_threshold() -> None:
-    """With a sign of life and unanswered mail, the closed-form crossing still lands on the
-    threshold (the plan's wake-up is the at_risk crossing)."""
+    """With a sign of life and unanswered mail, the searched crossing still lands on the
+    threshold (the plan's wake-up after at_risk is the lost crossing)."""
     state = reader_then_quiet(3)
-    status, wake = plan(state, day(160), POLICY)
-    assert status == ACTIVE and wake is not None
-    assert math.isclose(risk_at(state, wake, POLICY), POLICY.at_risk_risk, rel_tol=1e-6)
+    state.status = AT_RISK
+    status, wake = plan(state, day(160), POLICY, MODEL)
+    assert status == AT_RISK and wake is not None
+    assert POLICY.lost_risk <= risk_at(state, wake, POLICY, MODEL) < POLICY.lost_risk + 2e-3

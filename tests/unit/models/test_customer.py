@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from models.customer import CustomerState, from_record, record, seen_before, to_record
 from models.events import Event
 from models.policy import DAY, Policy
-from models.rhythm import Population
 from tests.builders import EPOCH, a_call, an_email, an_order, day
 
 POLICY = Policy()
@@ -17,9 +16,8 @@ POLICY = Policy()
 
 def fold(*events: Event) -> CustomerState:
     state = CustomerState("c1")
-    population = Population.from_policy(POLICY)
     for event in events:
-        record(state, event, POLICY, population)
+        record(state, event, POLICY)
     return state
 
 
@@ -106,11 +104,10 @@ def test_a_customer_who_opens_every_mail_has_machine_opens() -> None:
     # Once opens are machine-like, an open no longer ends the quiet run; a click does.
     quiet = state.sends_since_engaged
     assert quiet > 0
-    population = Population.from_policy(POLICY)
-    record(state, an_email(action="sent", at=day(400)), POLICY, population)
-    record(state, an_email(action="opened", at=day(400.5)), POLICY, population)
+    record(state, an_email(action="sent", at=day(400)), POLICY)
+    record(state, an_email(action="opened", at=day(400.5)), POLICY)
     assert state.sends_since_engaged == quiet + 1
-    record(state, an_email(action="clicked", at=day(400.6)), POLICY, population)
+    record(state, an_email(action="clicked", at=day(400.6)), POLICY)
     assert state.sends_since_engaged == 0
 
 
@@ -129,16 +126,15 @@ def test_engagement_history_keeps_a_bounded_memory() -> None:
 def test_which_email_events_ask_for_a_new_plan() -> None:
     """Mail can change the judgement once the customer has ordered; machine opens never."""
     state = CustomerState("c1")
-    population = Population.from_policy(POLICY)
 
     def changes(*events: Event) -> list[bool]:
-        return [record(state, e, POLICY, population) for e in events]
+        return [record(state, e, POLICY) for e in events]
 
     assert changes(an_email(action="sent"), an_email(action="clicked", at=day(0.5))) == [
         False,
         False,
     ]
-    record(state, an_order(at=day(1)), POLICY, population)
+    record(state, an_order(at=day(1)), POLICY)
     assert changes(
         an_email(action="sent", at=day(2)),
         an_email(action="opened", at=day(2) + 60),  # machine

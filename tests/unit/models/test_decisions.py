@@ -52,30 +52,28 @@ def test_ids_are_deterministic_and_distinct_per_decision() -> None:
     assert decision_id("c1", "lost", 1) != decision_id("c2", "lost", 1)
 
 
-def test_a_revival_is_a_valid_cloudevent_with_ids_of_its_own() -> None:
+def test_every_decision_of_two_episodes_is_a_valid_cloudevent_with_its_own_id() -> None:
     engine = Engine()
     out: list[Decision] = []
-    for event in [*(an_order("c1", day(i * 10)) for i in range(6))]:
+    events: list[Event] = [*(an_order("c1", day(i * 10)) for i in range(6))]
+    events += [a_call("c1", day(201), reason="inquiry"), an_order("c1", day(300))]
+    for event in events:
         outcome = engine.process(event)
         assert isinstance(outcome, list)
         out += outcome
-    out += engine.advance(day(200))
-    outcome = engine.process(a_call("c1", day(201), reason="inquiry"))
-    assert isinstance(outcome, list)
-    out += outcome
-    out += engine.advance(day(201)) + engine.advance(day(400))
-    assert [(d.kind, d.previous_status) for d in out] == [
-        ("at_risk", "active"),
-        ("lost", "at_risk"),
-        ("at_risk", "lost"),
-        ("lost", "at_risk"),
+    out += engine.advance(day(1000))
+    assert [(d.kind, d.previous_status, d.episode) for d in out] == [
+        ("at_risk", "active", 1),
+        ("lost", "at_risk", 1),
+        ("recovered", "lost", 1),
+        ("at_risk", "active", 2),
+        ("lost", "at_risk", 2),
     ]
     for decision in out:
         assert_valid("decision.cloudevent", to_cloudevent(decision, "urn:test"))
-    assert out[2].view["reasons"][-1]["code"] == "sign_of_life"
-    assert [d.revival for d in out] == [0, 0, 1, 1]
-    assert len({d.id for d in out}) == 4
-    assert out[2].id == str(uuid.uuid5(ID_NAMESPACE, "c1\x1fat_risk\x1f1\x1f1"))
+    assert [d.revival for d in out] == [0] * 5
+    assert len({d.id for d in out}) == 5
+    assert out[3].id == str(uuid.uuid5(ID_NAMESPACE, "c1\x1fat_risk\x1f2"))
 
 
 def test_customer_views_validate_for_every_kind_of_customer() -> None:

@@ -210,7 +210,7 @@ def test_advancing_only_touches_customers_that_are_due() -> None:
     run([an_order(f"c{i}", day(0)) for i in range(2000)], engine=engine)
     run([an_order("soon", day(0)), an_order("soon", day(1))], engine=engine)
     popped_before = engine.scheduled_wakes()
-    decisions = engine.advance(day(9.7))  # at risk, not lost yet
+    decisions = engine.advance(day(15))  # at risk, not lost yet
     assert kinds(decisions) == ["at_risk"]
     assert decisions[0].customer_id == "soon"
     assert popped_before - engine.scheduled_wakes() <= 2  # only "soon" was touched
@@ -331,25 +331,36 @@ def test_statuses_alternate_and_each_step_is_justified(spec) -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_a_sign_of_life_steps_a_lost_customer_back_to_at_risk_until_silence_returns() -> None:
+def test_a_sign_of_life_lowers_a_lost_customers_risk_but_does_not_rearm_lost() -> None:
     events = [*regular_orders("c1", 10, 6)]  # every 10 days, last order on day 50
-    decisions = run(events, until=day(200))
-    assert kinds(decisions) == ["at_risk", "lost"]
     engine = Engine()
-    run(events, until=day(200), engine=engine)
-    revived = run([an_email("c1", day(201), "clicked")], until=day(201), engine=engine)
-    assert [(d.kind, d.previous_status, d.status, d.episode) for d in revived] == [
-        ("at_risk", "lost", "at_risk", 1)
+    decisions = run(events, until=day(200), engine=engine)
+    assert kinds(decisions) == ["at_risk", "lost"]
+    before = engine.view("c1")
+    assert before is not None and before["status"] == "lost"
+    # A click and an inbound call: signs of life, but one silence gets one lost.
+    later: list[Event] = [
+        an_email("c1", day(201), "clicked"),
+        a_call("c1", day(230), reason="inquiry"),
     ]
-    assert revived[0].view["reasons"][-1]["code"] == "sign_of_life"
-    assert revived[0].id not in {d.id for d in decisions}
-    again = engine.advance(day(400))
-    assert [(d.kind, d.previous_status) for d in again] == [("lost", "at_risk")]
-    assert again[0].id not in {d.id for d in decisions}
-    # A send is not a sign of life; an order still ends the episode with recovered.
-    assert run([an_email("c1", day(401), "sent")], until=day(402), engine=engine) == []
+    assert run(later, until=day(400), engine=engine) == []
+    after = engine.view("c1")
+    assert after is not None and after["status"] == "lost"
+    # An order still ends the episode with recovered, and the next silence starts afresh.
     ended = run([an_order("c1", day(403))], until=day(403) + 3600, engine=engine)
     assert [(d.kind, d.previous_status, d.episode) for d in ended] == [("recovered", "lost", 1)]
+    assert kinds(engine.advance(day(800))) == ["at_risk", "lost"]
+
+
+def test_the_lookup_risk_falls_after_a_sign_of_life() -> None:
+    events = [*regular_orders("c1", 10, 6), an_email("c1", day(120), "sent")]
+    silent, alive = Engine(), Engine()
+    run(events, until=day(121), engine=silent)
+    run([*events, an_email("c1", day(120.5), "clicked")], until=day(121), engine=alive)
+    quiet, clicked = silent.view("c1"), alive.view("c1")
+    assert quiet is not None and clicked is not None
+    assert clicked["risk"] < quiet["risk"]
+    assert clicked["status"] == quiet["status"] == "lost"
 
 
 @given(random_streams, st.randoms(use_true_random=False))

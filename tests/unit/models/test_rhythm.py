@@ -1,4 +1,4 @@
-"""Reorder rhythm: the population prior (each customer once) and the predictive interval."""
+"""Reorder rhythm: the predictive interval from a customer's window and the population prior."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.policy import DAY, Policy
+from models.population import PopulationModel
 from models.rhythm import (
     LOGNORMAL,
-    Population,
     log_interval_days,
     log_survival,
     predict,
@@ -20,61 +20,35 @@ from models.rhythm import (
 )
 
 POLICY = Policy()
+MODEL = PopulationModel.from_policy(POLICY)
 
 
 def window(days: list[float]) -> list[float]:
     return [log_interval_days(d * DAY) for d in days]
 
 
-def test_with_no_data_the_population_is_the_configured_prior() -> None:
-    population = Population.from_policy(POLICY)
-    assert math.isclose(math.exp(population.mean()), POLICY.prior_median_interval_days)
-    rhythm = predict([], population, POLICY)
-    assert math.isclose(rhythm.median_days, 30.0)
+def test_with_no_data_the_rhythm_is_the_population_prior() -> None:
+    rhythm = predict([], MODEL, POLICY)
+    assert math.isclose(rhythm.median_days, POLICY.prior_median_interval_days)
     assert math.isclose(rhythm.sd, math.hypot(0.8, 0.6))
 
 
-def test_each_customer_counts_once_so_frequent_buyers_do_not_bias_the_prior() -> None:
-    """One weekly buyer with many intervals and one monthly buyer: the prior sits between."""
-    population = Population.from_policy(Policy(prior_weight_customers=1e-9))
-    population.replace([], window([7.0] * 64))
-    population.replace([], window([30.0, 30.0]))
-    pooled = math.exp(sum(window([7.0] * 64 + [30.0] * 2)) / 66)
-    learned = math.exp(population.mean())
-    assert math.isclose(learned, math.sqrt(7.0 * 30.0), rel_tol=1e-6)
-    assert learned > 1.9 * pooled
-
-
-def test_replacing_a_window_removes_the_old_contribution() -> None:
-    population = Population.from_policy(POLICY)
-    population.replace([], window([10.0]))
-    population.replace(window([10.0]), window([10.0, 12.0]))
-    assert population.customers == 1
-    assert population.spread_customers == 1
-    population.replace(window([10.0, 12.0]), [])
-    assert population.customers == 0
-    assert abs(population.sum_means) < 1e-12
-
-
 def test_a_regular_customer_leans_on_their_own_rhythm() -> None:
-    population = Population.from_policy(POLICY)
-    rhythm = predict(window([90.0] * 8), population, POLICY)
+    rhythm = predict(window([90.0] * 8), MODEL, POLICY)
     assert 80.0 < rhythm.median_days < 92.0
     assert rhythm.sd < 0.3
 
 
 def test_little_history_leans_on_the_population() -> None:
-    population = Population.from_policy(POLICY)
-    one = predict(window([90.0]), population, POLICY)
-    eight = predict(window([90.0] * 8), population, POLICY)
+    one = predict(window([90.0]), MODEL, POLICY)
+    eight = predict(window([90.0] * 8), MODEL, POLICY)
     assert 30.0 < one.median_days < eight.median_days
     assert one.sd > eight.sd
 
 
 def test_irregular_buyers_get_a_wide_rhythm() -> None:
-    population = Population.from_policy(POLICY)
-    regular = predict(window([20.0, 22.0, 19.0, 21.0, 20.0, 20.0]), population, POLICY)
-    irregular = predict(window([3.0, 60.0, 12.0, 41.0, 5.0, 25.0]), population, POLICY)
+    regular = predict(window([20.0, 22.0, 19.0, 21.0, 20.0, 20.0]), MODEL, POLICY)
+    irregular = predict(window([3.0, 60.0, 12.0, 41.0, 5.0, 25.0]), MODEL, POLICY)
     assert irregular.sd > 2 * regular.sd
 
 

@@ -54,13 +54,20 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
     return registry.get_sample_value(name, labels)
 
 
-# The scenarios below are timed for this policy (c1 at risk by day 90, both lost by day
+# The scenarios below are timed for this policy (c2 at risk by day 61, both lost by day
 # 400); pinning it keeps them independent of tuning of the defaults.
-POLICY = Policy(lost_risk=0.9, interval_window=8, dropout_a=0.8, dropout_b=2.4)
+POLICY = Policy(
+    lost_risk=0.9,
+    interval_window=8,
+    prior_dropout_rate_days=200.0,
+    on_rhythm_share=0.45,
+    at_risk_risk=0.1,
+    at_risk_lead_intervals=2.0,
+)
 
 
 def a_busy_engine() -> tuple[Engine, list[Decision]]:
-    """Two customers, one duplicate, deadlines that fire: c1 at risk, c2 at risk (day 90)."""
+    """Two customers, one duplicate, deadlines that fire: c2 at risk by day 61."""
     engine = Engine(POLICY)
     decisions: list[Decision] = []
     for event in (
@@ -73,7 +80,7 @@ def a_busy_engine() -> tuple[Engine, list[Decision]]:
         outcome = engine.process(event)
         assert isinstance(outcome, list)
         decisions += outcome
-    decisions += engine.advance(day(90))
+    decisions += engine.advance(day(61))
     return engine, decisions
 
 

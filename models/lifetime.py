@@ -1,0 +1,179 @@
+"""Has a silent customer left? The posterior that the risk is.
+
+The model is Pareto/NBD's, with the customer's own renewal rhythm in place of a Poisson
+process (close to Platzer & Reutterer's Pareto/GGG):
+
+* while still a customer, the time to their next order follows their predictive interval
+  distribution, survival ``S`` (:mod:`models.rhythm`);
+* they leave at an unobserved moment, at a constant hazard ``mu`` per day; across customers
+  ``mu ~ Gamma(shape, rate)`` (:class:`models.population.PopulationModel`). A customer seen
+  alive for ``L`` days since their first order has ``mu | L ~ Gamma(shape, rate + L)``, so
+  they stay ``w`` more days with probability ``R(w) = (1 + w / (rate + L))^-shape``.
+
+Known: the last order, a sign of life ``a`` days after it (``a = 0`` if that was the order)
+and silence ``s >= a`` since the order. Then, up to the same factor ``S(a)``::
+
+    alive = R(s - a) S(s)
+    gone  = integral over u in (a, s] of f(u - a) S(u) du,   f = -R'
+          = integral over v in [S(s), S(a)] of H(S^-1(v) - a) dv  +  H(s - a) S(s)
+
+with ``H = 1 - R`` (integration by parts; the customer must also not have ordered between
+the sign of life and leaving). ``odds = evidence x gone / alive`` and ``risk = odds / (1 +
+odds)``. The integral over ``v`` has a smooth integrand (``H`` is the slowly rising Lomax
+distribution function) and is computed with a 3-point Gauss-Legendre rule.
+
+Risk only rises with silence (``alive`` falls, ``gone`` grows), so the moment it reaches a
+threshold is found by a bracketing search on the log of the silence.
+"""
+
+from __future__ import annotations
+
+import math
+
+from models.policy import DAY
+from models.rhythm import WEIBULL, log_survival, silence_for_log_survival
+
+# 3-point Gauss-Legendre nodes and weights on [0, 1] (exact for polynomials of degree 5;
+# the integrand is smooth and slowly varying).
+_NODES = (
+    (0.5 - 0.5 * math.sqrt(0.6), 5.0 / 18.0),
+    (0.5, 8.0 / 18.0),
+    (0.5 + 0.5 * math.sqrt(0.6), 5.0 / 18.0),
+)
+_NEVER = math.inf
+_LONGEST_SILENCE = 200 * 365 * DAY  # beyond this a threshold is never reached
+# A crossing is found when log-odds is at most this far above the target (risk within
+# about 0.1 % of the threshold).
+_ODDS_TOLERANCE = 0.005
+_EULER_GAMMA = 0.5772156649015329
+_GUMBEL_SD = math.pi / math.sqrt(6.0)
+
+
+class Silence:
+    """One customer's silence, ready to be judged at any length ``s`` (seconds).
+
+    ``mu``/``sd``: the customer's predictive rhythm (log-days); ``family``: the interval
+    distribution; ``sign_of_life``: seconds from the last order to the last sign of life;
+    ``shape``, ``rate_days``: the posterior Gamma of their leaving hazard.
+    """
+
+    __slots__ = ("a", "family", "log_sa", "mu", "rate_days", "sd", "shape")
+
+    def __init__(
+        self,
+        mu: float,
+        sd: float,
+        family: str,
+        sign_of_life: float,
+        shape: float,
+        rate_days: float,
+    ) -> None:
+        self.mu = mu
+        self.sd = sd
+        self.family = family
+        self.a = max(sign_of_life, 0.0)
+        self.shape = shape
+        self.rate_days = rate_days
+        self.log_sa = log_survival(mu, sd, self.a, family)
+
+    def parts(self, s: float) -> tuple[float, float]:
+        """``(gone, log alive)`` after ``s`` seconds of silence since the last order, both
+        relative to ``S(a)``: their sum is P(no order by ``s`` | around at the sign of life)."""
+        a = self.a
+        if s <= a:
+            return 0.0, 0.0
+        mu, sd, family, log_sa = self.mu, self.sd, self.family, self.log_sa
+        shape, rate = self.shape, self.rate_days * DAY
+        log_ratio = log_survival(mu, sd, s, family) - log_sa
+        ratio = math.exp(log_ratio)  # S(s) / S(a)
+        width = 1.0 - ratio
+        gone = -math.expm1(-shape * math.log1p((s - a) / rate)) * ratio
+        if width > 0.0:
+            total = 0.0
+            weibull = family == WEIBULL
+            scale = sd / _GUMBEL_SD
+            for node, weight in _NODES:
+                log_v = log_sa + math.log(ratio + width * node)
+                if log_v >= 0.0:
+                    continue  # u = 0: not yet left
+                if weibull:
+                    u = math.exp(mu + scale * (_EULER_GAMMA + math.log(-log_v))) * DAY
+                else:
+                    u = silence_for_log_survival(mu, sd, log_v, family)
+                if u > a:
+                    total += weight * -math.expm1(-shape * math.log1p((u - a) / rate))
+            gone += width * total
+        return gone, log_ratio - shape * math.log1p((s - a) / rate)
+
+    def log_odds(self, s: float) -> float:
+        """log(gone / alive) after ``s`` seconds of silence since the last order."""
+        gone, log_alive = self.parts(s)
+        if gone <= 0.0:
+            return -_NEVER
+        return math.log(gone) - log_alive
+
+    def crossing(self, log_target: float, earliest: float, before: bool = False) -> float:
+        """The silence (seconds) at which :meth:`log_odds` reaches ``log_target``, not
+        before ``earliest``; ``inf`` when it never does within two centuries.
+
+        The answer is a silence at which the target is just reached (log-odds at most
+        ``_ODDS_TOLERANCE`` above it), or with ``before`` the last one tried at which it is
+        not yet (a lower bound).
+
+        The search runs on ``w = -log(S(s) / S(a))``, the rhythm's cumulative hazard since
+        the sign of life, where log-odds is close to ``w`` plus a slowly changing term: a
+        secant step from below lands near the target, Illinois steps close the bracket.
+        """
+        lo = max(earliest, self.a, 1.0)
+        if lo == math.inf:
+            return _NEVER
+        f_lo = self.log_odds(lo) - log_target
+        if f_lo >= 0.0:
+            return lo
+        mu, sd, family, log_sa = self.mu, self.sd, self.family, self.log_sa
+        w_lo = log_sa - log_survival(mu, sd, lo, family)
+        s_lo, s_hi = lo, math.inf
+        w_hi = f_hi = math.nan
+        w_prev, f_prev = w_lo, f_lo
+        # log-odds rises about one for one with w: aim a little short, then extrapolate.
+        w = w_lo + (-0.8 * f_lo if f_lo > -20.0 else 1.0)
+        side = 0
+        for _ in range(60):
+            s = silence_for_log_survival(mu, sd, log_sa - w, family)
+            if s > _LONGEST_SILENCE:
+                if math.isnan(w_hi):
+                    return _NEVER
+                s = _LONGEST_SILENCE
+            f = self.log_odds(s) - log_target
+            if f >= 0.0:
+                if math.isnan(w_hi) or w < w_hi:
+                    w_hi, f_hi, s_hi = w, f, s
+                if f < _ODDS_TOLERANCE:
+                    break
+                if side == 1:
+                    f_lo *= 0.5
+                side = 1
+            else:
+                if w > w_lo:
+                    w_lo, f_lo, s_lo = w, f, s
+                if side == -1 and not math.isnan(f_hi):
+                    f_hi *= 0.5
+                side = -1
+            if s_hi != math.inf and s_hi - s_lo <= 1e-6 * s_hi:
+                break
+            if math.isnan(w_hi):
+                slope = (f - f_prev) / (w - w_prev) if w != w_prev else 1.0
+                if not math.isfinite(slope) or not math.isfinite(f):
+                    step = 1.0
+                else:
+                    step = -f / slope if slope > 0.1 else -f
+                w_prev, f_prev = w, f
+                w = w + max(step * 1.02 + 1e-3, 1e-3 * (1.0 + w))
+            else:
+                w_prev, f_prev = w, f
+                w = w_hi - f_hi * (w_hi - w_lo) / (f_hi - f_lo)
+                if not w_lo < w < w_hi:
+                    w = 0.5 * (w_lo + w_hi)
+        if s_hi == math.inf:
+            return _NEVER
+        return s_lo if before else s_hi
