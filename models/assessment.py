@@ -302,7 +302,10 @@ def plan_ahead(
             # Lower bounds of the crossings under the largest odds.
             most_lost = _crossing_time(state, silence, most, policy.lost_risk, before=True)
             if target == ACTIVE:
-                bound = _at_risk_time(state, silence, most, policy, most_lost, before=True)
+                bound = min(
+                    _at_risk_time(state, silence, most, policy, most_lost, before=True),
+                    most_lost,
+                )
             else:
                 bound = most_lost
             bound -= _AHEAD_MARGIN
@@ -311,7 +314,9 @@ def plan_ahead(
         odds = evidence_odds(state, t, policy, model, exact_lr)
         lost_at = _crossing_time(state, silence, odds, policy.lost_risk)
         if target == ACTIVE:
-            at_risk_at = _at_risk_time(state, silence, odds, policy, lost_at)
+            # Never later than lost: a customer whose silence is decisive before it stops
+            # being on rhythm (strong evidence) goes straight to lost.
+            at_risk_at = min(_at_risk_time(state, silence, odds, policy, lost_at), lost_at)
             if t < at_risk_at:
                 # The lost crossing comes later still: look again at the at_risk one.
                 return ACTIVE, min(wake, at_risk_at), covers

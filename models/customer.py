@@ -156,6 +156,13 @@ def _record_order(state: CustomerState, order: OrderRecorded, policy: Policy) ->
     if last is None:
         state.first_order_at = order.at
         state.recent_amount = order.amount
+    elif order.at - last < policy.same_occasion_seconds:
+        # The same purchase occasion (a second basket, or a date-only export's rows of one
+        # day): more spend, but no new interval between orders.
+        state.orders += 1
+        state.total_spend += order.amount
+        state.last_order_at = max(last, order.at)
+        return
     else:
         window = state.intervals
         state.intervals = (*window, log_interval_days(order.at - last))[-policy.interval_window :]

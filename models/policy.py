@@ -27,6 +27,9 @@ class Policy:
     # Out-of-order tolerance: events up to this much older than the newest seen are folded
     # in in time order; older ones are rejected as late. Decisions lag event time by this.
     allowed_lateness_seconds: float = 3600.0
+    # Orders of one customer this close together are one purchase occasion: their spend
+    # adds up, but they make no interval (date-only exports put a day's orders at one time).
+    same_occasion_seconds: float = 3600.0
     # Rolling window of recent inter-order intervals kept per customer.
     interval_window: int = 16
     # Starting population model (models/population.py), used when no fitted model is
@@ -84,6 +87,7 @@ class Policy:
         )
         _check(self.at_risk_lead_intervals >= 0, "at_risk_lead_intervals must be >= 0")
         _check(0 < self.on_rhythm_share < 0.5, "on_rhythm_share must be in (0, 0.5)")
+        _check(self.same_occasion_seconds >= 0, "same_occasion_seconds must be >= 0")
         _check(self.allowed_lateness_seconds >= 0, "allowed_lateness_seconds must be >= 0")
         _check(2 <= self.interval_window <= 64, "interval_window must be in 2..64")
         _check(self.prior_median_interval_days > 0, "prior_median_interval_days must be > 0")

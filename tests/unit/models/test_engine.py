@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -15,6 +16,7 @@ from models.engine import Engine
 from models.events import Event
 from models.parse import LATE_EVENT, Rejected
 from models.policy import DAY, Policy
+from models.population import PopulationModel
 from tests.builders import a_call, an_email, an_order, day
 
 
@@ -423,3 +425,34 @@ def test_decisions_do_not_depend_on_how_time_is_advanced(lateness: float) -> Non
     assert [(d.kind, d.customer_id, d.at) for d in stepwise] == [
         (d.kind, d.customer_id, d.at) for d in at_once
     ]
+
+
+population_models = st.builds(
+    PopulationModel,
+    interval_mean=st.floats(min_value=0.0, max_value=6.0),
+    interval_between_sd=st.floats(min_value=0.1, max_value=2.0),
+    interval_within_sd=st.floats(min_value=0.1, max_value=2.5),
+    dropout_shape=st.floats(min_value=0.05, max_value=5.0),
+    dropout_rate_days=st.floats(min_value=1e-3, max_value=5000.0),
+)
+
+
+@given(random_streams, population_models, st.floats(min_value=0, max_value=900))
+def test_the_status_reached_through_deadlines_agrees_with_the_risk_shown(spec, model, extra):
+    """Whatever the population model: once a customer is overdue (past their expected
+    order, before which silence alone flags nobody), a customer still active or at risk
+    shows a risk below lost_risk: the deadlines fired when it was crossed."""
+    policy = Policy()
+    engine = Engine(policy, model)
+    events = to_events(spec)
+    run(events, engine=engine)
+    last = max((e.at for e in events), default=day(0))
+    engine.advance(last + extra * DAY)
+    now = engine.watermark
+    for customer, state in engine.customers.items():
+        view = engine.view(customer)
+        assert view is not None
+        if state.last_order_at is None or view["status"] == "lost":
+            continue
+        if now >= state.last_order_at + math.exp(state.mu) * DAY:
+            assert view["risk"] < policy.lost_risk + 0.01, view
