@@ -144,19 +144,35 @@ def evidence_odds(
     """Likelihood ratio (left : still buying) of everything known at ``t`` but the silence
     itself (``email_odds``: the unanswered mail's ratio, if already known)."""
     odds = email_silence_odds(state, policy) if email_odds is None else email_odds
-    complaint_at = complaint_effective_at(state, policy)
-    if complaint_at is not None and t >= complaint_at:
+    complaint, unsubscribed, calls, declining, inquiry = evidence_at(state, t, policy)
+    if complaint:
         odds *= model.complaint_odds
-    if state.unsubscribed:
+    if unsubscribed:
         odds *= model.unsubscribed_odds
-    if state.unanswered_calls >= policy.unanswered_calls:
+    if calls:
         odds *= model.calls_unanswered_odds
-    if declining_frequency(state, policy) or declining_amount(state, policy):
+    if declining:
         odds *= model.declining_odds
-    inquiry_at = inquiry_effective_at(state, policy)
-    if inquiry_at is not None and t >= inquiry_at:
+    if inquiry:
         odds *= model.inquiry_odds
     return odds
+
+
+def evidence_at(
+    state: CustomerState, t: float, policy: Policy
+) -> tuple[bool, bool, bool, bool, bool]:
+    """Which signals hold at ``t``, in the order of :data:`models.population.EVIDENCE`:
+    an unresolved complaint past its grace period, an unsubscription, unanswered calls,
+    declining orders, an inquiry not followed by an order."""
+    complaint_at = complaint_effective_at(state, policy)
+    inquiry_at = inquiry_effective_at(state, policy)
+    return (
+        complaint_at is not None and t >= complaint_at,
+        state.unsubscribed,
+        state.unanswered_calls >= policy.unanswered_calls,
+        declining_frequency(state, policy) or declining_amount(state, policy),
+        inquiry_at is not None and t >= inquiry_at,
+    )
 
 
 def silence_of(
@@ -171,7 +187,7 @@ def silence_of(
     return Silence(
         rhythm.mu,
         rhythm.sd,
-        policy.interval_distribution,
+        model.interval_distribution,
         alive - last,
         model.dropout_shape,
         model.dropout_rate_days + seen_days,
@@ -232,7 +248,7 @@ def _at_risk_time(
         lost_at = _crossing_time(state, silence, odds, policy.lost_risk, before)
     median = math.exp(state.mu) * DAY
     on_time = last + silence_for_survival(
-        state.mu, state.sd, policy.on_rhythm_share, policy.interval_distribution
+        state.mu, state.sd, policy.on_rhythm_share, silence.family
     )
     early = max(lost_at - policy.at_risk_lead_intervals * median, on_time)
     if early < math.inf:

@@ -29,14 +29,17 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from models.assessment import email_silence_odds, evidence_at, silence_of
 from models.customer import CustomerState
 from models.lifetime import Silence
 from models.policy import DAY, Policy
-from models.population import PopulationModel
-from models.rhythm import predict
+from models.population import EVIDENCE, PopulationModel
+from models.rhythm import INTERVAL_DISTRIBUTIONS, log_density_of_log, predict
 
 # Weak prior of the lifetime fit: log-normal around the policy's values, this wide (log).
 _LIFETIME_PRIOR_SD = 2.0
+# Prior sd of an evidence weight's log around the policy's value.
+_EVIDENCE_PRIOR_SD = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ def lifetime_log_likelihood(
 ) -> float:
     """Sum over customers of log P(around at the last sign of life, no order since)."""
     total = 0.0
-    family = policy.interval_distribution
+    family = rhythm.interval_distribution
     for h in items:
         seen = (h.alive_at - h.first_order_at) / DAY
         total -= shape * math.log1p(seen / rate_days)
@@ -154,22 +157,50 @@ def fit(
     size: int = 5000,
 ) -> PopulationModel:
     """The population model of the customers in ``states`` as of event time ``until``
-    (rhythm and lifetime; the evidence weights are kept from ``base``)."""
+    (rhythm and lifetime, with the interval tail that fits better; the evidence weights
+    are kept from ``base``)."""
     base = base or PopulationModel.from_policy(policy)
     items = histories(states)
     mean, between, within = fit_rhythm(items, policy)
-    rhythm = dataclasses.replace(
-        base, interval_mean=mean, interval_between_sd=between, interval_within_sd=within
-    )
     chosen = sample(items, size)
-    shape, rate = fit_lifetime(chosen, until, rhythm, policy)
-    return dataclasses.replace(
-        rhythm,
-        dropout_shape=shape,
-        dropout_rate_days=rate,
-        customers=len(items),
-        fitted_until=until,
-    )
+    best: tuple[float, PopulationModel] | None = None
+    for family in INTERVAL_DISTRIBUTIONS:
+        rhythm = dataclasses.replace(
+            base,
+            interval_mean=mean,
+            interval_between_sd=between,
+            interval_within_sd=within,
+            interval_distribution=family,
+        )
+        shape, rate = fit_lifetime(chosen, until, rhythm, policy)
+        model = dataclasses.replace(
+            rhythm,
+            dropout_shape=shape,
+            dropout_rate_days=rate,
+            customers=len(items),
+            fitted_until=until,
+        )
+        log_lik = lifetime_log_likelihood(chosen, until, shape, rate, model, policy)
+        log_lik += interval_log_likelihood(chosen, model, policy)
+        if best is None or log_lik > best[0]:
+            best = (log_lik, model)
+    assert best is not None
+    return best[1]
+
+
+def interval_log_likelihood(
+    items: Sequence[History], model: PopulationModel, policy: Policy
+) -> float:
+    """Sum of each customer's log-intervals' log densities, each under the predictive
+    rhythm of the intervals before it: with :func:`lifetime_log_likelihood`, the whole
+    window and silence, to compare interval tails."""
+    family = model.interval_distribution
+    total = 0.0
+    for h in items:
+        for i, x in enumerate(h.intervals):
+            rhythm = predict(h.intervals[:i], model, policy)
+            total += log_density_of_log(rhythm.mu, rhythm.sd, x, family)
+    return total
 
 
 def nelder_mead(
@@ -215,3 +246,82 @@ def nelder_mead(
                 ]
                 values = [values[0]] + [f(p) for p in simplex[1:]]
     return simplex[min(range(n + 1), key=values.__getitem__)]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A customer judged at some moment, and whether they ordered within the horizon.
+
+    ``log_odds``: log(gone / alive) from the silence and the unanswered mail alone;
+    ``stay_silent``: P(no order within the horizon | still a customer) (both from the
+    rhythm and lifetime model); ``signals``: :func:`models.assessment.evidence_at`.
+    """
+
+    log_odds: float
+    stay_silent: float
+    signals: tuple[bool, ...]
+    ordered: bool
+
+
+def outcome_of(
+    state: CustomerState,
+    at: float,
+    horizon: float,
+    ordered: bool,
+    model: PopulationModel,
+    policy: Policy,
+) -> Outcome | None:
+    """``state`` as judged at ``at`` (None before its first order or for an order at ``at``)."""
+    last = state.last_order_at
+    if last is None or state.first_order_at is None or at <= last:
+        return None
+    silence = silence_of(state, policy, model, predict(state.intervals, model, policy))
+    s = at - last
+    gone, log_alive = silence.parts(s)
+    later_gone, later_log_alive = silence.parts(s + horizon)
+    alive = math.exp(log_alive)
+    if alive <= 0.0 or gone <= 0.0:
+        return None
+    stay = (later_gone + math.exp(later_log_alive) - gone) / alive
+    log_odds = math.log(gone) - log_alive + math.log(email_silence_odds(state, policy))
+    signals = evidence_at(state, at, policy)
+    return Outcome(log_odds, min(max(stay, 0.0), 1.0), signals, ordered)
+
+
+def fit_evidence(
+    outcomes: Sequence[Outcome], model: PopulationModel, policy: Policy
+) -> PopulationModel:
+    """The evidence weights that best predict who ordered within the horizon.
+
+    P(no order) = P(gone) + P(still a customer) x ``stay_silent``, with the odds of gone
+    multiplied by each signal's weight; a free intercept absorbs any overall
+    miscalibration of the base model (it is not kept). Each log-weight has a normal prior
+    around the policy's value (sd ``_EVIDENCE_PRIOR_SD``) and is at least 0 (a signal is
+    evidence of leaving, never of staying), so thin data leaves the defaults.
+    """
+    defaults = [math.log(getattr(policy, f"{name}_odds")) for name in EVIDENCE]
+    rows = [(o.log_odds, o.stay_silent, o.signals, o.ordered) for o in outcomes]
+
+    def objective(x: Sequence[float]) -> float:
+        weights = [max(w, 0.0) for w in x[1:]]
+        total = 0.0
+        for log_odds, stay, signals, ordered in rows:
+            z = x[0] + log_odds + sum(w for w, on in zip(weights, signals, strict=True) if on)
+            gone = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
+            silent = gone + (1.0 - gone) * stay
+            p = (1.0 - silent) if ordered else silent
+            total -= math.log(max(p, 1e-12))
+        penalty = sum((w - d) ** 2 for w, d in zip(x[1:], defaults, strict=True))
+        return total + penalty / (2.0 * _EVIDENCE_PRIOR_SD**2)
+
+    best = nelder_mead(objective, [0.0, *defaults], step=0.5, tolerance=1e-6, iterations=600)
+    odds = [math.exp(max(w, 0.0)) for w in best[1:]]
+    complaint, unsubscribed, calls, declining, inquiry = odds
+    return dataclasses.replace(
+        model,
+        complaint_odds=complaint,
+        unsubscribed_odds=unsubscribed,
+        calls_unanswered_odds=calls,
+        declining_odds=declining,
+        inquiry_odds=inquiry,
+    )

@@ -20,7 +20,7 @@ class Policy:
     lost_risk: float = 0.85
     # at_risk comes at the latest this many of the customer's own median intervals before
     # lost would (a reminder needs time to work), but never before the order is overdue.
-    at_risk_lead_intervals: float = 0.5
+    at_risk_lead_intervals: float = 0.75
     # ... and never while the order would still be on rhythm: before the silence that this
     # share of the customer's intervals exceed (0.1: their 90th percentile).
     on_rhythm_share: float = 0.1

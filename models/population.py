@@ -8,7 +8,9 @@ every replay decide with the same model:
 
 * **Rhythm** (:mod:`models.rhythm`): customers' typical log-interval between orders is
   normal across customers (``interval_mean``, ``interval_between_sd``); one customer's
-  log-intervals spread by ``interval_within_sd`` around their typical one.
+  log-intervals spread by ``interval_within_sd`` around their typical one; silence is
+  scored with a Weibull or a log-normal tail (``interval_distribution``), whichever fits
+  the shop's history better.
 * **Lifetime** (:mod:`models.lifetime`): a customer leaves at a constant hazard ``mu`` per
   day (Pareto/NBD's lifetime), and ``mu`` varies across customers as
   Gamma(``dropout_shape``, rate ``dropout_rate_days``).
@@ -38,6 +40,7 @@ class PopulationModel:
     interval_mean: float  # log-days: the population's typical interval between orders
     interval_between_sd: float  # spread of customers' typical log-interval
     interval_within_sd: float  # spread of one customer's log-intervals
+    interval_distribution: str  # "weibull" or "lognormal": the shape of the interval tail
     dropout_shape: float  # Gamma shape of the per-day leaving hazard across customers
     dropout_rate_days: float  # Gamma rate (days) of that hazard: mean hazard shape / rate
     complaint_odds: float = 4.0
@@ -59,6 +62,10 @@ class PopulationModel:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"population model: {name} must be a positive number")
+        if self.interval_distribution not in ("weibull", "lognormal"):
+            raise ValueError(
+                'population model: interval_distribution must be "weibull" or "lognormal"'
+            )
         if not math.isfinite(self.interval_mean):
             raise ValueError("population model: interval_mean must be a number")
         for name in EVIDENCE:
@@ -73,6 +80,7 @@ class PopulationModel:
             interval_mean=math.log(policy.prior_median_interval_days),
             interval_between_sd=policy.prior_between_customer_sd,
             interval_within_sd=policy.prior_within_customer_sd,
+            interval_distribution=policy.interval_distribution,
             dropout_shape=policy.prior_dropout_shape,
             dropout_rate_days=policy.prior_dropout_rate_days,
             complaint_odds=policy.complaint_odds,

@@ -89,6 +89,15 @@ def log_survival(mu: float, sd: float, silence_seconds: float, family: str = WEI
     return math.log(max(0.5 * math.erfc(z / _SQRT2), _SMALLEST_FLOAT))
 
 
+def log_density_of_log(mu: float, sd: float, log_days: float, family: str = WEIBULL) -> float:
+    """log density of an interval's log-days ``log_days`` for mean ``mu``, spread ``sd``."""
+    z = (log_days - mu) / sd
+    if family == WEIBULL:
+        y = _GUMBEL_SD * z - _EULER_GAMMA
+        return math.log(_GUMBEL_SD / sd) + y - math.exp(y)
+    return -0.5 * z * z - math.log(sd) - 0.5 * math.log(2.0 * math.pi)
+
+
 def survival(mu: float, sd: float, silence_seconds: float, family: str = WEIBULL) -> float:
     """P(the next interval is longer than ``silence_seconds``): see :func:`log_survival`."""
     return math.exp(log_survival(mu, sd, silence_seconds, family))

@@ -17,13 +17,16 @@ from typing import Any
 
 from config.settings import load_settings
 from models.engine import Engine
-from models.fitting import fit
-from models.policy import Policy
+from models.fitting import fit, fit_evidence, outcome_of
+from models.policy import DAY, Policy
 from models.population import PopulationModel
 from streams.errors import EXIT_OK, UsageError
 from streams.model_file import encode_model
 from streams.progress import Progress
 from streams.replay import InputFile, ReplaySummary, replay
+
+# Outcomes that weigh the evidence: who ordered within this many days of being judged.
+EVIDENCE_HORIZON_DAYS = 90.0
 
 
 def register(commands: Any) -> None:
@@ -81,13 +84,38 @@ def fit_events(
     policy: Policy,
     progress: Progress | None = None,
 ) -> tuple[PopulationModel, ReplaySummary]:
-    """Replay ``inputs`` up to ``until`` (default: the newest event) and fit the model."""
+    """Replay ``inputs`` up to ``until`` (default: the newest event) and fit the model.
+
+    The evidence weights are fitted on outcomes: a second replay stops ``evidence_horizon``
+    before the end, and each customer's signals then are weighed against whether they
+    ordered by the end (:func:`models.fitting.fit_evidence`). Inputs that cannot be read
+    twice (stdin) keep the policy's weights.
+    """
     engine = Engine(policy)
     summary = replay(inputs, engine, _ignore, _ignore, until, progress)
     end = until if until is not None else engine.newest_event_at
     if not engine.customers or end == float("-inf"):
         raise UsageError("no events to fit the population model to")
-    return fit(engine.customers.values(), end, policy), summary
+    model = fit(engine.customers.values(), end, policy)
+    judged_at = end - EVIDENCE_HORIZON_DAYS * DAY
+    first = min(
+        (s.first_order_at for s in engine.customers.values() if s.first_order_at is not None),
+        default=end,
+    )
+    if not all(f.handle.seekable() for f in inputs) or judged_at <= first:
+        return model, summary
+    for source in inputs:
+        source.handle.seek(0)
+    earlier = Engine(policy, model)
+    replay(inputs, earlier, _ignore, _ignore, judged_at, None)
+    outcomes = []
+    for customer_id, state in earlier.customers.items():
+        last = engine.customers[customer_id].last_order_at
+        ordered = last is not None and last > judged_at
+        outcome = outcome_of(state, judged_at, EVIDENCE_HORIZON_DAYS * DAY, ordered, model, policy)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return fit_evidence(outcomes, model, policy), summary
 
 
 def _ignore(_: object) -> None:

@@ -432,6 +432,7 @@ population_models = st.builds(
     interval_mean=st.floats(min_value=0.0, max_value=6.0),
     interval_between_sd=st.floats(min_value=0.1, max_value=2.0),
     interval_within_sd=st.floats(min_value=0.1, max_value=2.5),
+    interval_distribution=st.sampled_from(["weibull", "lognormal"]),
     dropout_shape=st.floats(min_value=0.05, max_value=5.0),
     dropout_rate_days=st.floats(min_value=1e-3, max_value=5000.0),
 )
