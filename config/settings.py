@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     store: str = "rocksdb://"
     # How often offsets, table changes and (exactly-once) output are committed.
     commit_interval_seconds: float = 1.0
-    # A worker that stops heartbeating this long (killed, hung) loses its partitions.
-    session_timeout_seconds: float = 20.0
+    # A worker that stops heartbeating this long (killed, hung) loses its partitions; a
+    # worker restarted after a kill -9 also waits this long to rejoin (docs/worker.md).
+    session_timeout_seconds: float = 10.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
     # How long an input topic that has caught up still holds its partition's watermark at
