@@ -8,6 +8,8 @@ start; its data survives :meth:`OwnBroker.restart`, and the fixture deletes it a
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +71,15 @@ class OwnBroker:
     def stop(self, keep_data: bool = True) -> None:
         stopped = _run("stop", self.env(keep_data), STOP_TIMEOUT_S)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+    def kill(self) -> None:
+        """SIGKILL the broker's JVM (no clean shutdown); ``start`` then recovers its logs."""
+        pid = int((self.home / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, f"broker pid {pid} still there after SIGKILL"
+            time.sleep(0.1)
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Exactly-once across a broker restart mid-stream, on a real broker of its own.
 
-The broker is stopped (``scripts/kafka-local stop``) while the worker is a fifth of the way
-through a backfill, and started again on the same ports and data directory. The worker
+The broker is stopped (``scripts/kafka-local stop``), or killed with SIGKILL, while the
+worker is a fifth of the way through a backfill, and started again on the same ports and
+data directory. The worker
 must ride it out, without a restart of its own, and publish exactly the decisions of one
 replay of the file: none lost, none twice.
 
@@ -36,8 +37,9 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return simulate(tmp_path_factory.mktemp("events"), customers=1000, days=365)
 
 
+@pytest.mark.parametrize("how", ["stop", "sigkill"])
 def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
-    broker: OwnBroker, tmp_path: Path, events: Path
+    broker: OwnBroker, tmp_path: Path, events: Path, how: str
 ) -> None:
     with deployment(
         broker.address, tmp_path, partitions=2, store="rocksdb://", extra=PRIOR_FIXED
@@ -51,7 +53,10 @@ def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
             return (done, total) if done > total // 5 else None
 
         done, total = wait_for("the worker to get a fifth of the way", a_fifth_done, 120, 0.25)
-        broker.stop()
+        if how == "stop":
+            broker.stop()
+        else:
+            broker.kill()
         time.sleep(3)  # down for a while: requests fail, connections are refused
         broker.start()
         assert done < total, "the stream ended before the restart; use a longer one"
