@@ -39,6 +39,9 @@ _BROKER_URL = re.compile(r"^kafka://[^\s/,]+:\d+(,[^\s/,]+:\d+)*$")
 _WEB_URL = re.compile(r"^https?://[^\s/:]+:\d+$")
 # Settings whose values are never shown: not in errors, logs or repr.
 SECRET_FIELDS = frozenset({"sasl_password"})
+_CENTURY_SECONDS = 3_155_760_000
+# Room for a dead letter's own headers and a readable part of what was refused.
+_MIN_MESSAGE_BYTES = 16_384
 _SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 _TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 
@@ -89,13 +92,24 @@ class Settings(BaseSettings):
     store: str = "rocksdb://"
     # How often offsets, table changes and (exactly-once) output are committed.
     commit_interval_seconds: float = 1.0
-    # A worker that stops heartbeating this long (killed, hung) loses its partitions.
-    session_timeout_seconds: float = 20.0
+    # A worker that stops heartbeating this long (killed, hung) loses its partitions; a
+    # worker restarted after a kill -9 also waits this long to rejoin (docs/worker.md).
+    session_timeout_seconds: float = 10.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
     # How long an input topic that has caught up still holds its partition's watermark at
     # its newest event (it may be waiting for its producer's next batch); 0: not at all.
     topic_idle_seconds: float = 2.0
+    # -- input that must neither stop nor mislead the detector ---------------------------
+    # Worker: an event (or tick) dated more than this after its Kafka record's timestamp is
+    # refused as ``future_event`` and never moves time.
+    max_event_ahead_seconds: float = 3600.0
+    # Replay: an event dated more than this after the newest event applied so far is
+    # refused as ``future_event`` (a file has no clock but its events; one year by default).
+    replay_max_event_jump_seconds: float = 31_622_400.0
+    # The largest message the worker produces (its producer refuses bigger ones); dead
+    # letters are cut to fit. At most the dead-letter topic's ``max.message.bytes``.
+    max_message_bytes: int = 1_000_000
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # ``json``: one JSON object per line (time, level, logger, message); ``text``: for people.
     log_format: Literal["json", "text"] = "json"
@@ -205,6 +219,20 @@ class Settings(BaseSettings):
     def _seconds(cls, value: float) -> float:
         if not 0 <= value <= 86_400:
             raise ValueError("must be between 0 and 86400 seconds")
+        return value
+
+    @field_validator("max_event_ahead_seconds", "replay_max_event_jump_seconds")
+    @classmethod
+    def _ahead_seconds(cls, value: float) -> float:
+        if not 0 <= value <= _CENTURY_SECONDS:
+            raise ValueError(f"must be between 0 and {_CENTURY_SECONDS} seconds (100 years)")
+        return value
+
+    @field_validator("max_message_bytes")
+    @classmethod
+    def _message_bytes(cls, value: int) -> int:
+        if not _MIN_MESSAGE_BYTES <= value <= 1_000_000_000:
+            raise ValueError(f"must be between {_MIN_MESSAGE_BYTES} and 1000000000 bytes")
         return value
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ INVALID_FIELD = "invalid_field"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
 INVALID_TIME = "invalid_time"
 LATE_EVENT = "late_event"
+FUTURE_EVENT = "future_event"
 REJECTION_CODES = (
     INVALID_JSON,
     NOT_AN_OBJECT,
@@ -45,6 +46,7 @@ REJECTION_CODES = (
     UNKNOWN_EVENT_TYPE,
     INVALID_TIME,
     LATE_EVENT,
+    FUTURE_EVENT,
 )
 
 

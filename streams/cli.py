@@ -110,6 +110,7 @@ def run_replay(args: argparse.Namespace) -> int:
             dead_letter=write_dead_letter,
             until=until,
             progress=Progress.for_terminal(),
+            max_jump=settings.replay_max_event_jump_seconds,
         )
         output.flush()
         if args.snapshot:

@@ -1,13 +1,15 @@
 """File replay: drive the engine from JSON Lines files, exactly as a stream would.
 
 Lines are applied in file order. Bad lines become dead letters with their original bytes
-and the worker carries on; decisions go to a sink as CloudEvents JSON lines. The same
-:class:`models.engine.Engine` runs inside the streaming worker.
+and the replay carries on (an event dated too far after the newest one applied is refused
+as ``future_event``, :mod:`streams.ahead`); decisions go to a sink as CloudEvents JSON
+lines. The same :class:`models.engine.Engine` runs inside the streaming worker.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +22,7 @@ from models.decisions import DECISION_TYPES, Decision, to_cloudevent
 from models.engine import Engine
 from models.events import Event
 from models.parse import REJECTION_CODES, Rejected, parse_event
+from streams.ahead import too_far_ahead
 from streams.progress import Progress
 
 
@@ -89,11 +92,18 @@ def replay(
     dead_letter: Callable[[dict[str, Any]], None],
     until: float | None = None,
     progress: Progress | None = None,
+    max_jump: float | None = None,
 ) -> ReplaySummary:
-    """Run every line through the engine, then advance the clock to the end."""
+    """Run every line through the engine, then advance the clock to the end.
+
+    ``max_jump``: an event dated more than this many seconds after the newest event
+    applied so far is refused (``future_event``); None: no bound.
+    """
     summary = ReplaySummary()
     started = time.perf_counter()
     process = engine.process
+    jump = math.inf if max_jump is None else max_jump
+    newest_applied = "the newest event applied"
     for source in inputs:
         if progress is not None:
             progress.start_file(source.name, source.handle)
@@ -111,7 +121,10 @@ def replay(
             if until is not None and event.at > until:
                 summary.after_until += 1
                 continue
-            outcome = process(event)
+            rejection = None
+            if event.at - engine.newest_event_at > jump:
+                rejection = too_far_ahead(event.at, engine.newest_event_at, jump, newest_applied)
+            outcome = process(event) if rejection is None else rejection
             if isinstance(outcome, Rejected):
                 summary.rejected[outcome.code] += 1
                 dead_letter(dead_letter_record(source.name, number, outcome, line))

@@ -31,7 +31,7 @@ from streams.kafka.commit import Committer
 from streams.kafka.drain import BatchDrain
 from streams.kafka.fixes import install_fixes
 from streams.kafka.operations import Operations, install_operations
-from streams.kafka.partition import PartitionWorker, Routes
+from streams.kafka.partition import Limits, PartitionWorker, Routes
 from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
@@ -89,6 +89,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
             self._routes,
             wall_clock=self._settings.clock == "wall",
             topic_idle_seconds=self._settings.topic_idle_seconds,
+            limits=limits_for(self._settings),
             model=self._model,
         )
         self[partition] = worker
@@ -111,6 +112,13 @@ class DetectorApp:
     committer: Committer
     settings: Settings
     operations: Operations | None = None  # metrics, readiness, web views
+
+
+def limits_for(settings: Settings) -> Limits:
+    return Limits(
+        max_ahead_seconds=settings.max_event_ahead_seconds,
+        max_message_bytes=settings.max_message_bytes,
+    )
 
 
 def routes_for(settings: Settings) -> Routes:
@@ -153,6 +161,7 @@ def build_app(settings: Settings) -> DetectorApp:
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         producer_linger=0.02,
         producer_max_batch_size=256 * 1024,
+        producer_max_request_size=settings.max_message_bytes,
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,

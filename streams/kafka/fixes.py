@@ -1,7 +1,8 @@
 """Work-arounds for faust-streaming behaviour that breaks exactly-once, in one place.
 
 Each was found by an integration test on a real broker (tests/integration/
-test_worker_recovery.py) and patches one consumer when the app creates it
+test_worker_recovery.py, test_worker_rebalance.py) and patches one consumer, or the
+producer its transactions use, when the app creates the consumer
 (``_DetectorApp._new_consumer``); each says what goes wrong without it.
 """
 
@@ -21,6 +22,7 @@ def install_fixes(
     if exactly_once:
         stop_producers_of_standbys(consumer, transactional_id, group_topic)
         committed_highwaters(consumer)
+        begin_only_outside_transactions(consumer.transactions.producer)
 
 
 def deduplicated_acks(consumer: Any, new_offset: Callable[[TP], int | None]) -> Any:
@@ -87,3 +89,28 @@ def committed_highwaters(consumer: Any) -> None:
         return offsets
 
     thread._highwaters = highwaters
+
+
+def begin_only_outside_transactions(producer: Any) -> None:
+    """Begin a partition's transaction only if its producer is not in one already.
+
+    On every rebalance Faust calls ``maybe_begin_transaction`` for each assigned partition,
+    kept ones included, and despite its name it always begins one. But the producer of a
+    kept partition is in a transaction already: Faust begins the next one right after each
+    commit, and the worker commits before it lets partitions go. aiokafka refuses
+    ("Invalid state transition IN_TRANSACTION -> IN_TRANSACTION") and Faust logs
+    "Exception in begin_transaction" as a warning, for every kept partition at every
+    rebalance. The open transaction carries on, so nothing is lost; but the warning is
+    noise that would hide a real one. A producer that is new, or not in a transaction
+    (after an abort, or fenced and stopped), is begun as before.
+    """
+    begin = producer.begin_transaction
+
+    async def maybe_begin_transaction(transactional_id: str) -> None:
+        existing = producer._transaction_producers.get(transactional_id)
+        manager = None if existing is None else existing._txn_manager
+        if manager is not None and manager.is_in_transaction():
+            return
+        await begin(transactional_id)
+
+    producer.maybe_begin_transaction = maybe_begin_transaction

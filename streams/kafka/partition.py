@@ -14,6 +14,11 @@ the input topic that lags most, among the topics that still have unread messages
 partition (all of them caught up: the newest event time overall), minus the allowed
 lateness. The engine keeps events beyond it pending in the customer state (persisted), so
 the outcome does not depend on how Faust interleaves the topics.
+
+Input must neither stop nor mislead the worker (:class:`Limits`): an event or tick dated
+too far after its record's timestamp is refused as ``future_event`` before it can move the
+clock (:mod:`streams.ahead`), and every dead letter is cut to fit the largest message the
+producer may send (:func:`streams.kafka.wire.dead_letter`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from models.events import Event
 from models.parse import Rejected, parse_event
 from models.policy import Policy
 from models.population import PopulationModel
+from streams.ahead import too_far_ahead
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
@@ -54,6 +60,10 @@ class Message(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    @property
+    def timestamp(self) -> int:
+        """Epoch milliseconds the record was produced (or appended) at; negative: unknown."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,16 @@ class Inbound:
     key: bytes | None
     value: bytes | None
     headers: Headers
+    timestamp: int = -1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What input may do: how far after its record's timestamp an event or tick may be
+    dated (seconds), and the largest message the worker may produce (bytes)."""
+
+    max_ahead_seconds: float = math.inf
+    max_message_bytes: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -113,9 +133,11 @@ class PartitionWorker:
         states: Iterable[CustomerState] = (),
         clock: PartitionClock | None = None,
         topic_idle_seconds: float = 0.0,
+        limits: Limits = Limits(),
         model: PopulationModel | None = None,
     ) -> None:
         self.partition = partition
+        self.limits = limits
         self.topic_idle_seconds = topic_idle_seconds
         self.routes = routes
         self.wall_clock = wall_clock
@@ -144,6 +166,7 @@ class PartitionWorker:
         routes: Routes,
         wall_clock: bool,
         topic_idle_seconds: float = 0.0,
+        limits: Limits = Limits(),
         model: PopulationModel | None = None,
     ) -> PartitionWorker:
         """Rebuild from the partition's table records (recovery)."""
@@ -154,7 +177,9 @@ class PartitionWorker:
                 clock = wire.decode_clock(value)
             else:
                 states.append(from_record(orjson.loads(value)))
-        return cls(partition, policy, routes, wall_clock, states, clock, topic_idle_seconds, model)
+        return cls(
+            partition, policy, routes, wall_clock, states, clock, topic_idle_seconds, limits, model
+        )
 
     # -- input -----------------------------------------------------------------------------
 
@@ -257,7 +282,20 @@ class PartitionWorker:
         if mismatch is not None:
             self._dead_letter(message, mismatch)
             return None
+        ahead = self._too_far_ahead(message, event.at, "occurred_at")
+        if ahead is not None:
+            self._dead_letter(message, ahead)
+            return None
         return event
+
+    def _too_far_ahead(self, message: Message, at: float, name: str) -> Rejected | None:
+        """``future_event`` if ``at`` is too far after the record's timestamp."""
+        stamp = message.timestamp
+        if stamp < 0:
+            return None
+        return too_far_ahead(
+            at, stamp / 1000.0, self.limits.max_ahead_seconds, "the message's timestamp", name
+        )
 
     def _event_watermark(self, highwater: Highwater) -> float:
         """The newest event time of the most-lagging input topic, minus the lateness.
@@ -286,6 +324,9 @@ class PartitionWorker:
 
     def _handle_tick(self, message: Message) -> None:
         tick = wire.decode_tick(message.value)
+        if not isinstance(tick, Rejected):
+            at = tick.at if isinstance(tick, WallTick) else tick.to
+            tick = self._too_far_ahead(message, at, "tick time") or tick
         if isinstance(tick, Rejected):
             self._dead_letter(message, tick)
         elif isinstance(tick, WallTick):
@@ -315,12 +356,15 @@ class PartitionWorker:
 
     def _dead_letter(self, message: Message, rejection: Rejected) -> None:
         self.tally.refused(rejection.code)
-        headers = wire.dead_letter_headers(
-            message.headers, rejection, message.topic, message.partition, message.offset
+        key, value, headers = wire.dead_letter(
+            message.key,
+            message.value or b"",
+            message.headers,
+            rejection,
+            (message.topic, message.partition, message.offset),
+            self.limits.max_message_bytes,
         )
-        self.outbox.append(
-            Outbound(self.routes.dead_letter_topic, message.key, message.value or b"", headers)
-        )
+        self.outbox.append(Outbound(self.routes.dead_letter_topic, key, value, headers))
 
     def take_published(self) -> list[Decision]:
         """Decisions emitted since the last call (for the metrics)."""

@@ -10,7 +10,9 @@ and counted, never sent.
 partition of the tick topic declares that event time reached the newest event of the
 file, gated on the offsets just written (so the worker applies it only after it has
 processed them). That is what ``churnwatch replay`` does at the end of its input, and
-what a backfill with ``clock = "event"`` needs to fire the deadlines at the end.
+what a backfill with ``clock = "event"`` needs to fire the deadlines at the end. An event
+dated more than ``max_event_ahead_seconds`` from now is sent (the worker refuses it as
+``future_event``) but does not count as the newest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,6 +118,8 @@ async def _send_lines(
     # Last offset written per (partition, topic), for the advance ticks; send errors.
     last: dict[int, dict[str, int]] = defaultdict(dict)
     errors: list[BaseException] = []
+    # The worker compares event times with the record's timestamp: about now.
+    horizon = time.time() + settings.max_event_ahead_seconds
 
     def written(future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
@@ -139,7 +144,7 @@ async def _send_lines(
         future = await producer.send(topic, line.rstrip(b"\r\n"), key=event.customer_id.encode())
         future.add_done_callback(written)
         summary.sent[topic] += 1
-        if event.at > newest:
+        if newest < event.at <= horizon:
             newest = event.at
         if progress is not None and number & 0x3FFF == 0:
             progress.update(number)

@@ -50,7 +50,7 @@ def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
         raise BrokerError(
             f"cannot reach the Kafka broker at {settings.broker} within "
             f"{settings.broker_timeout_seconds:g} s ({type(exc).__name__}); is it running? "
-            "(scripts/kafka-local start, or set CHURNWATCH_BROKER)"
+            "(scripts/kafka-local start, or set CHURNWATCH_BROKER)" + _login_hint(settings)
         ) from None
     try:
         yield client
@@ -128,3 +128,20 @@ def _check_partitions(settings: Settings, existing: dict[str, int]) -> None:
             f"input and tick topics need partitions = {settings.partitions} "
             f"(co-partitioned), but {listed}"
         )
+
+
+# What to check when a secured connection fails (kafka-python reports a refused login or
+# an untrusted certificate as the same timeout as an unreachable broker).
+_SECURITY_SETTINGS = {
+    "SSL": "ssl_cafile",
+    "SASL_PLAINTEXT": "sasl_username, sasl_password and sasl_mechanism",
+    "SASL_SSL": "sasl_username, sasl_password, sasl_mechanism and ssl_cafile",
+}
+
+
+def _login_hint(settings: Settings) -> str:
+    protocol = settings.security_protocol
+    check = _SECURITY_SETTINGS.get(protocol)
+    if check is None:
+        return ""
+    return f"; with {protocol} a refused login or certificate looks the same: check {check}"

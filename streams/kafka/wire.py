@@ -4,7 +4,9 @@
 * Decisions are CloudEvents in structured mode with header
   ``content-type: application/cloudevents+json``.
 * Dead letters carry the original key, value and headers plus ``churnwatch.*`` headers
-  saying why and where the message came from.
+  saying why and where the message came from; a dead letter never exceeds the largest
+  message the worker may produce: what does not fit is cut, and headers say what was cut
+  and how big the message was (:func:`dead_letter`).
 * Ticks (the internal tick topic) are small JSON objects: ``{"wall": t}`` from the timer,
   or ``{"advance_to": t, "after": {topic: offset}}`` to declare that event time reached ``t``
   once the listed input offsets of that partition have been processed.
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from models.decisions import Decision, to_cloudevent
 from models.parse import Rejected
@@ -37,6 +40,16 @@ HEADER_CODE = "churnwatch.code"
 HEADER_TOPIC = "churnwatch.topic"
 HEADER_PARTITION = "churnwatch.partition"
 HEADER_OFFSET = "churnwatch.offset"
+HEADER_TRUNCATED = "churnwatch.truncated"
+HEADER_ORIGINAL_SIZE = "churnwatch.original_size"
+
+# A reason is cut to this many bytes (a detail may quote a huge value); so are a key and
+# each original header value when the dead letter would not fit otherwise.
+MAX_REASON_BYTES = 1024
+MAX_PART_BYTES = 1024
+# Original headers kept, in order, while they fit in this (when the dead letter would not
+# fit otherwise).
+MAX_HEADERS_BYTES = 4096
 
 _PARTITION_PREFIX = b"\xffpartition/"
 
@@ -55,14 +68,84 @@ def dead_letter_headers(
     offset: int,
 ) -> Headers:
     """The original headers followed by why and where the message was rejected."""
-    return [
+    reason = str(rejection).encode()
+    headers = [
         *original,
-        (HEADER_REASON, str(rejection).encode()),
+        (HEADER_REASON, reason[:MAX_REASON_BYTES]),
         (HEADER_CODE, rejection.code.encode()),
         (HEADER_TOPIC, topic.encode()),
         (HEADER_PARTITION, str(partition).encode()),
         (HEADER_OFFSET, str(offset).encode()),
     ]
+    if len(reason) > MAX_REASON_BYTES:
+        headers.append((HEADER_TRUNCATED, b"reason"))
+    return headers
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
+    """A message's size as the producer measures it against its maximum request size."""
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+    return size
+
+
+def dead_letter(
+    key: bytes | None,
+    value: bytes,
+    original: Sequence[tuple[str, bytes]],
+    rejection: Rejected,
+    where: tuple[str, int, int],
+    max_bytes: int,
+) -> tuple[bytes | None, bytes, Headers]:
+    """Key, value and headers of the dead letter of a refused message (``where``: its
+    topic, partition and offset), at most ``max_bytes`` as the producer measures it.
+
+    A dead letter must never be the message that stops the worker. The reason is always
+    cut to :data:`MAX_REASON_BYTES`. If the whole would still not fit, a long key and the
+    original headers are cut to their caps, then the value to what is left;
+    ``churnwatch.truncated`` lists what was cut (``reason``, ``key``, ``headers``,
+    ``value``) and ``churnwatch.original_size`` gives the original message's bytes (key,
+    value, header names and values).
+    """
+    headers = dead_letter_headers(original, rejection, *where)
+    if record_size(key, value, headers) <= max_bytes:
+        return key, value, headers
+    ours = headers[len(original) :]
+    cut = [b"reason"] if ours[-1][0] == HEADER_TRUNCATED else []
+    ours = [header for header in ours if header[0] != HEADER_TRUNCATED]
+    original_size = (len(key) if key else 0) + len(value) + _headers_bytes(original)
+    if key is not None and len(key) > MAX_PART_BYTES:
+        key = key[:MAX_PART_BYTES]
+        cut.append(b"key")
+    kept = _cut_headers(original)
+    if kept != list(original):
+        cut.append(b"headers")
+    size = (HEADER_ORIGINAL_SIZE, str(original_size).encode())
+    headers = [*kept, *ours, (HEADER_TRUNCATED, b",".join([*cut, b"value"])), size]
+    # The value's length is a varint of at most 5 bytes, counted once it is not empty.
+    room = max(max_bytes - record_size(key, b"", headers) - 5, 0)
+    if len(value) > room:
+        value = value[:room]
+    else:  # the key or the headers were the problem: the value stays whole
+        headers[-2] = (HEADER_TRUNCATED, b",".join(cut))
+    return key, value, headers
+
+
+def _headers_bytes(headers: Sequence[tuple[str, bytes]]) -> int:
+    return sum(len(name.encode()) + len(value or b"") for name, value in headers)
+
+
+def _cut_headers(original: Sequence[tuple[str, bytes]]) -> Headers:
+    """The original headers, each value at most :data:`MAX_PART_BYTES`, in order, while
+    they fit in :data:`MAX_HEADERS_BYTES`."""
+    kept: Headers = []
+    total = 0
+    for name, value in original:
+        header = (name[:MAX_PART_BYTES], (value or b"")[:MAX_PART_BYTES])
+        total += _headers_bytes([header])
+        if total > MAX_HEADERS_BYTES:
+            break
+        kept.append(header)
+    return kept
 
 
 def check_key(key: bytes | None, customer_id: str) -> Rejected | None:
