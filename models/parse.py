@@ -25,7 +25,10 @@ from models.events import (
     OrderRecorded,
 )
 
-MAX_CUSTOMER_ID_LENGTH = 128
+# Identifiers (event, customer, order and campaign ids) are at most this long: they are
+# kept in customer state, so an oversized one must be refused, not stored.
+MAX_ID_LENGTH = 128
+MAX_CUSTOMER_ID_LENGTH = MAX_ID_LENGTH
 # Epoch milliseconds must fall between 1970 and 2200: anything else is a unit mistake.
 _MAX_EPOCH_MS = 7_258_118_400_000
 
@@ -98,9 +101,10 @@ def _accept_well_formed(obj: dict[str, Any], default_type: str | None) -> Event 
     if (
         type(event_id) is not str
         or not event_id
+        or len(event_id) > MAX_ID_LENGTH
         or type(customer_id) is not str
         or not customer_id
-        or len(customer_id) > MAX_CUSTOMER_ID_LENGTH
+        or len(customer_id) > MAX_ID_LENGTH
     ):
         return None
     occurred = get("occurred_at")
@@ -122,7 +126,7 @@ def _accept_well_formed(obj: dict[str, Any], default_type: str | None) -> Event 
         if (
             type(action) is str
             and action in EMAIL_ACTIONS
-            and (campaign is None or type(campaign) is str)
+            and (campaign is None or (type(campaign) is str and len(campaign) <= MAX_ID_LENGTH))
         ):
             return EmailRecorded(event_id, customer_id, at, action, campaign)
     elif event_type == "order":
@@ -131,6 +135,7 @@ def _accept_well_formed(obj: dict[str, Any], default_type: str | None) -> Event 
         if (
             type(order_id) is str
             and order_id
+            and len(order_id) <= MAX_ID_LENGTH
             and (type(amount) is float or type(amount) is int)
             and amount >= 0
             and type(currency) is str
@@ -173,14 +178,8 @@ def _validate(obj: dict[str, Any], default_type: str | None) -> Event | Rejected
                 UNKNOWN_EVENT_TYPE,
                 f"event_type {event_type!r} is not one of 'order', 'email', 'call'",
             )
-        event_id = _required_string(obj, "event_id")
-        customer_id = _required_string(obj, "customer_id")
-        if len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
-            raise _InvalidError(
-                INVALID_FIELD,
-                f"customer_id is {len(customer_id)} characters, at most "
-                f"{MAX_CUSTOMER_ID_LENGTH} allowed",
-            )
+        event_id = _identifier(obj, "event_id")
+        customer_id = _identifier(obj, "customer_id")
         at = parse_time(obj.get("occurred_at", _MISSING), "occurred_at")
         return builder(obj, event_id, customer_id, at)
     except _InvalidError as invalid:
@@ -241,6 +240,15 @@ def _required_string(obj: dict[str, Any], field: str) -> str:
     return value
 
 
+def _identifier(obj: dict[str, Any], field: str) -> str:
+    value = _required_string(obj, field)
+    if len(value) > MAX_ID_LENGTH:
+        raise _InvalidError(
+            INVALID_FIELD, f"{field} is {len(value)} characters, at most {MAX_ID_LENGTH} allowed"
+        )
+    return value
+
+
 def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], default: str | None) -> str:
     value = obj.get(field, default)
     if value is None:
@@ -253,7 +261,7 @@ def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], default: s
 
 
 def _order(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> OrderRecorded:
-    order_id = _required_string(obj, "order_id")
+    order_id = _identifier(obj, "order_id")
     amount = obj.get("amount")
     if amount is None:
         raise _InvalidError(MISSING_FIELD, "missing field 'amount'")
@@ -274,6 +282,11 @@ def _email(obj: dict[str, Any], event_id: str, customer_id: str, at: float) -> E
     if campaign is not None and not isinstance(campaign, str):
         raise _InvalidError(
             INVALID_FIELD, f"campaign_id must be a string, got {type(campaign).__name__}"
+        )
+    if campaign is not None and len(campaign) > MAX_ID_LENGTH:
+        raise _InvalidError(
+            INVALID_FIELD,
+            f"campaign_id is {len(campaign)} characters, at most {MAX_ID_LENGTH} allowed",
         )
     return EmailRecorded(event_id, customer_id, at, action, campaign)
 

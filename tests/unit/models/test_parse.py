@@ -223,3 +223,34 @@ def test_the_fast_path_agrees_with_full_validation(obj: dict[str, Any], topic: s
         assert fast == full
         assert type(fast) is type(full)
     assert event_from_dict(obj, topic) == full
+
+
+@pytest.mark.parametrize(
+    ("field", "extra"),
+    [
+        ("event_id", {}),
+        ("customer_id", {}),
+        ("order_id", {}),
+        ("campaign_id", {"event_type": "email", "action": "sent"}),
+    ],
+)
+def test_an_identifier_over_128_characters_is_refused_not_stored(
+    field: str, extra: dict[str, Any]
+) -> None:
+    """Identifiers end up in customer state (a pending event, the changelog): a huge one
+    must not get that far."""
+    line = {
+        "event_type": "order",
+        "event_id": "e1",
+        "customer_id": "c1",
+        "occurred_at": "2025-03-01T12:00:00Z",
+        "order_id": "o1",
+        "amount": 1.0,
+        "currency": "EUR",
+        **extra,
+    }
+    assert not isinstance(parse_event(orjson.dumps({**line, field: "x" * 128})), Rejected)
+    refused = parse_event(orjson.dumps({**line, field: "x" * 1_000_000}))
+    assert isinstance(refused, Rejected)
+    assert refused.code == "invalid_field" and field in refused.detail
+    assert len(refused.detail) < 200
