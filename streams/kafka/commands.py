@@ -72,7 +72,12 @@ def register(commands: Any) -> None:
         metavar="S",
         help="stop after S seconds without a decision (default: run until interrupted)",
     )
-    watch.add_argument("--output", metavar="PATH", help="also write every CloudEvent (JSON Lines)")
+    watch.add_argument(
+        "--output",
+        metavar="PATH",
+        help="also write every CloudEvent (JSON Lines); '-': CloudEvents to stdout, the "
+        "summary lines to stderr",
+    )
     watch.add_argument("--config", metavar="PATH", help="TOML settings file")
     watch.set_defaults(run=run_watch)
 
@@ -129,13 +134,15 @@ def run_watch(args: argparse.Namespace) -> int:
     from streams.kafka.watch import watch
 
     settings = load_settings(args.config)
+    to_stdout = args.output == "-"
+    output = Path("/dev/stdout") if to_stdout else Path(args.output) if args.output else None
     try:
         counts = watch(
             settings,
-            sys.stdout,
+            sys.stderr if to_stdout else sys.stdout,
             from_beginning=not args.new_only,
             idle_seconds=args.idle_seconds,
-            output=Path(args.output) if args.output else None,
+            output=output,
         )
     except BrokerError as exc:
         print(f"churnwatch watch: {exc}", file=sys.stderr)
