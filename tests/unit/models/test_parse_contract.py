@@ -55,7 +55,7 @@ _timestamps = st.builds(
     st.sampled_from(["", "", "", "\n", " ", "x"]),
 )
 
-_occurred_at = st.one_of(
+_occurred_at: st.SearchStrategy[Any] = st.one_of(
     _timestamps,
     st.text(max_size=30),
     st.integers(-5, 8_000_000_000_000),
