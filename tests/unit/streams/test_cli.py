@@ -4,6 +4,10 @@ one-line errors for Ctrl-C and missing extras (in process, no subprocess)."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -140,3 +144,30 @@ def test_replay_writes_decisions_to_stdout_for_dash(
     out = capsys.readouterr().out
     assert status == 0 and not (tmp_path / "-").exists()
     assert out and all(orjson.loads(line)["specversion"] == "1.0" for line in out.splitlines())
+
+
+def test_produce_to_an_unreachable_broker_says_so_in_one_line(tmp_path: Path) -> None:
+    # A subprocess: in-process, pytest's log capture would hide the client's raw log line.
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event_type":"order"}\n')
+    env = {
+        **os.environ,
+        "CHURNWATCH_BROKER": f"kafka://127.0.0.1:{port}",
+        "CHURNWATCH_BROKER_TIMEOUT_SECONDS": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "produce", str(events)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"churnwatch produce: cannot reach the Kafka broker at kafka://127.0.0.1:{port} "
+        "within 1 s (KafkaConnectionError)"
+    ]
