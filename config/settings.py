@@ -9,6 +9,8 @@ the key and the value. The reference is ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import socket
@@ -128,6 +130,21 @@ class Settings(BaseSettings):
     recovered_topic: str = "churn.recovered"
     dead_letter_topic: str = "churnwatch.dead-letters"
     tick_topic: str = "churnwatch.ticks"
+
+    @field_validator("detection", mode="before")
+    @classmethod
+    def _json_lists_from_environment(cls, value: Any) -> Any:
+        # Environment variables arrive as text; a nested list such as
+        # CHURNWATCH_DETECTION__SEGMENTS='[["small",0],["big",500]]' is JSON.
+        if not isinstance(value, dict):
+            return value
+        decoded = dict(value)
+        for key, item in value.items():
+            if isinstance(item, str) and item.lstrip().startswith("["):
+                # Not JSON: left as text, and validation names the key and the value.
+                with contextlib.suppress(ValueError):
+                    decoded[key] = json.loads(item)
+        return decoded
 
     @field_validator(*_TOPIC_FIELDS, "app_id")
     @classmethod

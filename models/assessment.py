@@ -207,9 +207,9 @@ def risk_at(
     if last is None or state.first_order_at is None:
         # Not a buyer yet: the chance of leaving within one typical interval.
         typical = math.exp(model.interval_mean) / model.dropout_rate_days
-        left = -math.expm1(-model.dropout_shape * math.log1p(typical))
-        odds = evidence * left / (1.0 - left)
-        return odds / (odds + 1.0)
+        stayed = math.exp(-model.dropout_shape * math.log1p(typical))
+        gone = evidence * (1.0 - stayed)
+        return gone / (gone + stayed)
     log_odds = silence_of(state, policy, model, rhythm).log_odds(t - last)
     if log_odds == -math.inf:
         return 0.0

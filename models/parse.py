@@ -7,6 +7,7 @@ The contract itself is documented in ``docs/events.md`` and ``schemas/input-even
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -108,14 +109,11 @@ def _accept_well_formed(obj: dict[str, Any], default_type: str | None) -> Event 
     ):
         return None
     occurred = get("occurred_at")
-    if type(occurred) is str and len(occurred) >= 20 and occurred[10] in "Tt ":
-        try:
-            parsed = datetime.fromisoformat(occurred)
-        except ValueError:
+    if type(occurred) is str:
+        seconds = _rfc3339_seconds(occurred)
+        if seconds is None:
             return None
-        if parsed.tzinfo is None:
-            return None
-        at = parsed.timestamp()
+        at = seconds
     elif type(occurred) is int and 0 <= occurred <= _MAX_EPOCH_MS:
         at = occurred / 1000.0
     else:
@@ -189,25 +187,46 @@ def _validate(obj: dict[str, Any], default_type: str | None) -> Event | Rejected
 _MISSING: Any = object()
 
 
+# RFC 3339 date-time (section 5.6), exactly as JSON Schema's format "date-time" checks it
+# (schemas/input-event.schema.json): 'T' and 'Z' in either case, seconds required, offsets
+# as +hh:mm, ASCII digits, no leap second. fromisoformat alone is laxer (+0100, a space).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z"
+)
+
+
+def _rfc3339_seconds(text: str) -> float | None:
+    """Epoch seconds of an RFC 3339 date-time, or None when it is not one."""
+    # The common shape, 2025-03-01T12:00:00Z, skips the regex: with these separators in
+    # place fromisoformat accepts exactly what the regex would (ASCII digits, ranges).
+    if not (len(text) == 20 and text[4::3] == "--T::Z"):  # the characters at 4, 7, ... 19
+        if _RFC3339.match(text) is None:
+            return None
+        if text[-1] == "z":
+            text = text[:-1] + "Z"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # a day its month lacks, or year 0
+        return None
+    return parsed.timestamp()
+
+
 def parse_time(value: Any, field: str = "time") -> float:
     """RFC 3339 with an offset, or integer epoch milliseconds -> epoch seconds."""
     if value is _MISSING or value is None:
         raise _InvalidError(MISSING_FIELD, f"missing field {field!r}")
     if isinstance(value, str):
-        if len(value) < 20 or value[10] not in "Tt ":
+        seconds = _rfc3339_seconds(value)
+        if seconds is None:
             raise _InvalidError(
                 INVALID_TIME,
-                f"{field} {value!r} is not an RFC 3339 timestamp with offset",
+                f"{field} {value!r} is not an RFC 3339 timestamp with offset "
+                "(e.g. 2025-03-01T12:00:00Z or 2025-03-01T13:00:00+01:00)",
             )
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise _InvalidError(
-                INVALID_TIME, f"{field} {value!r} is not an RFC 3339 timestamp with offset"
-            ) from None
-        if parsed.tzinfo is None:
-            raise _InvalidError(INVALID_TIME, f"{field} {value!r} has no UTC offset")
-        return parsed.timestamp()
+        return seconds
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1.7e12 is an integer to JSON Schema (and to the contract)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= _MAX_EPOCH_MS:
             raise _InvalidError(

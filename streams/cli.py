@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,8 +21,8 @@ from config.settings import ConfigError, Settings, load_settings
 from models.decisions import Decision
 from models.engine import Engine
 from models.parse import parse_time_argument
-from streams import evaluation_commands, fit_command, importer
-from streams.errors import EXIT_OK, EXIT_USAGE, UsageError
+from streams import config_commands, evaluation_commands, fit_command, importer
+from streams.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from streams.kafka import commands as kafka_commands
 from streams.model_file import load_model
 from streams.progress import Progress
@@ -33,6 +34,7 @@ COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
     fit_command.register,
     importer.register,
     kafka_commands.register,
+    config_commands.register,
 )
 
 
@@ -46,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        print("churnwatch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="churnwatch",
         description="Streaming churn detector: at-risk, lost and recovered customers.",
     )
+    parser.add_argument("--version", action="version", version=f"churnwatch {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay_cmd = commands.add_parser(
@@ -87,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     for register in COMMAND_MODULES:
         register(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("churnwatch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def run_replay(args: argparse.Namespace) -> int:

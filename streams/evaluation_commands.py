@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +33,14 @@ def register(commands: Any) -> None:
     simulate.add_argument(
         "--start", default="2025-01-01", metavar="DATE", help="first day (default 2025-01-01)"
     )
-    simulate.add_argument("--output", required=True, metavar="PATH", help="events (JSON Lines)")
     simulate.add_argument(
-        "--truth", required=True, metavar="PATH", help="one ground-truth line per customer"
+        "--output", required=True, metavar="PATH", help="events (JSON Lines); '-' is stdout"
+    )
+    simulate.add_argument(
+        "--truth",
+        required=True,
+        metavar="PATH",
+        help="one ground-truth line per customer; '-' is stdout",
     )
     simulate.set_defaults(run=run_simulate)
     _register_evaluate(commands)
@@ -99,6 +105,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.output == "-" and args.truth == "-":
+        raise UsageError("--output and --truth cannot both be '-' (stdout)")
     with contextlib.ExitStack() as stack:
         events = _open_for_writing(args.output, stack)
         truth = _open_for_writing(args.truth, stack)
@@ -107,6 +115,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress.start_file(args.output, events)
         summary = simulate(spec, events, truth, progress.update if progress else None)
         if progress is not None:
+            progress.update(summary.events)
             progress.finish()
     causes = ", ".join(f"{cause} {count:,}" for cause, count in summary.by_cause.items())
     print(
@@ -118,6 +127,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    _require_eval_extra("evaluate")
     if args.truth is None:
         from streams.holdout_command import run_evaluate_holdout
 
@@ -184,6 +194,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What ``pip install 'churnwatch[eval]'`` adds; evaluate imports them.
+EVAL_MODULES = ("numpy", "scipy", "matplotlib")
+
+
+def _require_eval_extra(command: str) -> None:
+    missing = [name for name in EVAL_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"{command} needs the 'eval' extra ({', '.join(missing)} not installed): "
+            "pip install 'churnwatch[eval]'"
+        )
+
+
 def _report_directory(value: str | None) -> Path | None:
     if value is None:
         return None
@@ -217,6 +240,8 @@ def _parse_start(value: str) -> datetime:
 
 
 def _open_for_writing(path: str, stack: contextlib.ExitStack) -> Any:
+    if path == "-":
+        return sys.stdout.buffer
     try:
         return stack.enter_context(open(path, "wb", buffering=1 << 20))
     except OSError as exc:

@@ -1,24 +1,28 @@
-"""A terminal progress bar with a rate, drawn on stderr only when it is a terminal."""
+"""A terminal progress bar (tqdm) with a rate and an ETA, drawn on stderr only on a terminal.
+
+Callers report the running count of the current file (``update``), and the final count
+before ``finish``. With a file of known size the bar advances by bytes read, which gives
+the ETA; the event count and rate are shown beside it. From a pipe only the count moves.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from typing import IO
+from typing import IO, Any
+
+from tqdm import tqdm
 
 
 class Progress:
-    """Redraws at most a few times a second; position comes from the file offset."""
+    """One bar per input file; counts accumulate across files."""
 
     def __init__(self, stream: IO[str] | None = None, unit: str = "events") -> None:
         self._stream = stream or sys.stderr
         self._unit = unit
-        self._name = ""
+        self._bar: Any = None  # tqdm
         self._handle: IO[bytes] | None = None
-        self._total = 0
-        self._started = time.perf_counter()
-        self._drawn_at = 0.0
+        self._by_size = False
         self._done_before = 0
         self._count = 0
 
@@ -28,42 +32,77 @@ class Progress:
         return cls(unit=unit) if sys.stderr.isatty() else None
 
     def start_file(self, name: str, handle: IO[bytes]) -> None:
+        self._close_bar()
         self._done_before += self._count
         self._count = 0
-        self._name = name
         self._handle = handle
         try:
-            self._total = os.fstat(handle.fileno()).st_size
+            size = os.fstat(handle.fileno()).st_size
         except (OSError, ValueError, AttributeError):
-            self._total = 0
+            size = 0
+        self._by_size = size > 0 and self._position() is not None
+        columns, rows = _terminal_size(self._stream)
+        self._bar = tqdm(
+            desc=_short(name),
+            total=size if self._by_size else None,
+            unit="B" if self._by_size else f" {self._unit}",
+            unit_scale=True,
+            unit_divisor=1024 if self._by_size else 1000,
+            file=self._stream,
+            mininterval=0.2,
+            ncols=columns,
+            nrows=rows,
+            leave=True,
+        )
 
     def update(self, count: int) -> None:
+        """``count``: events of the current file so far."""
         self._count = count
-        now = time.perf_counter()
-        if now - self._drawn_at < 0.2:
+        bar = self._bar
+        if bar is None:
             return
-        self._drawn_at = now
         done = self._done_before + count
-        rate = done / max(now - self._started, 1e-9)
-        fraction = self._fraction()
-        if fraction is None:
-            bar = ""
+        if self._by_size:
+            position = self._position()
+            rate = done / max(bar.format_dict["elapsed"], 1e-9)
+            bar.set_postfix_str(f"{done:,} {self._unit}, {rate:,.0f} {self._unit}/s", False)
+            if position is not None:
+                bar.update(position - bar.n)
         else:
-            filled = int(fraction * 30)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} "
-        self._stream.write(f"\r{self._name} {bar}{done:,} {self._unit} {rate:,.0f}/s ")
-        self._stream.flush()
+            bar.update(count - bar.n)
 
     def finish(self) -> None:
-        self._drawn_at = 0.0
+        """Draw the final state (the count last reported) and end the line."""
         self.update(self._count)
-        self._stream.write("\n")
-        self._stream.flush()
+        if self._bar is not None and self._by_size and self._bar.total:
+            self._bar.update(self._bar.total - self._bar.n)  # read through to the end
+        self._close_bar()
 
-    def _fraction(self) -> float | None:
-        if not self._total or self._handle is None:
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+
+    def _position(self) -> int | None:
+        if self._handle is None:
             return None
         try:
-            return min(self._handle.tell() / self._total, 1.0)
-        except (OSError, ValueError):
+            return self._handle.tell()
+        except (OSError, ValueError, AttributeError):
             return None
+
+
+def _terminal_size(stream: IO[str]) -> tuple[int, int]:
+    # A terminal that reports 0 columns or rows (some ptys) would hide the bar.
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 100, 24
+    return size.columns if size.columns > 0 else 100, size.lines if size.lines > 0 else 24
+
+
+def _short(name: str) -> str:
+    """The file name without its directories, at most 30 characters."""
+    base = os.path.basename(name) or name
+    return base if len(base) <= 30 else "…" + base[-29:]

@@ -134,6 +134,8 @@ def replay(
                 emit(decision)
             if progress is not None and number & 0xFFFF == 0:
                 progress.update(number)
+        if progress is not None:
+            progress.update(number)  # the file's true count, not the last periodic one
         summary.lines += number
     end = until if until is not None else engine.newest_event_at
     for decision in engine.advance(end):

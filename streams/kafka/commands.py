@@ -9,6 +9,7 @@ arguments, files or settings.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,28 @@ def register(commands: Any) -> None:
         metavar="S",
         help="stop after S seconds without a decision (default: run until interrupted)",
     )
-    watch.add_argument("--output", metavar="PATH", help="also write every CloudEvent (JSON Lines)")
+    watch.add_argument(
+        "--output",
+        metavar="PATH",
+        help="also write every CloudEvent (JSON Lines); '-': CloudEvents to stdout, the "
+        "summary lines to stderr",
+    )
     watch.add_argument("--config", metavar="PATH", help="TOML settings file")
     watch.set_defaults(run=run_watch)
 
 
+def quiet_client_logs() -> None:
+    """Keep the Kafka clients' own log lines (raw "Unable connect to ..." through Python's
+    last-resort handler) off the terminal: these commands say what went wrong themselves."""
+    for name in ("aiokafka", "kafka"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def run_topics_create(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    quiet_client_logs()
     try:
         report = create_topics(settings)
     except BrokerError as exc:
@@ -95,6 +111,7 @@ def run_produce(args: argparse.Namespace) -> int:
     from streams.kafka.produce import produce
 
     settings = load_settings(args.config)
+    quiet_client_logs()
     names = args.files or ["-"]
     for name in names:
         if name != "-" and not Path(name).is_file():
@@ -129,13 +146,16 @@ def run_watch(args: argparse.Namespace) -> int:
     from streams.kafka.watch import watch
 
     settings = load_settings(args.config)
+    quiet_client_logs()
+    to_stdout = args.output == "-"
+    output = Path("/dev/stdout") if to_stdout else Path(args.output) if args.output else None
     try:
         counts = watch(
             settings,
-            sys.stdout,
+            sys.stderr if to_stdout else sys.stdout,
             from_beginning=not args.new_only,
             idle_seconds=args.idle_seconds,
-            output=Path(args.output) if args.output else None,
+            output=output,
         )
     except BrokerError as exc:
         print(f"churnwatch watch: {exc}", file=sys.stderr)

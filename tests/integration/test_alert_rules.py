@@ -26,6 +26,11 @@ PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 OPERATIONS_DOC = REPO / "docs" / "operations.md"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "churnwatch.json"
 SEVERITIES = {"critical", "warning"}
+# Absolute runbook links: Prometheus's external label runbook_base_url, else a default.
+RUNBOOK_BASE = (
+    "{{ with $externalLabels.runbook_base_url }}{{ . }}"
+    "{{ else }}https://churnwatch.example/docs/operations.md{{ end }}"
+)
 
 
 def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,7 +98,7 @@ def test_every_rule_has_a_duration_severity_annotations_and_a_runbook() -> None:
         assert severity and severity.group(1) in SEVERITIES, f"{name}: severity"
         assert re.search(r"^\s+summary: \S", rule, flags=re.M), f"{name}: summary"
         assert re.search(r"^\s+description: \S", rule, flags=re.M), f"{name}: description"
-        runbook = re.search(r'runbook_url: "docs/operations\.md#([\w-]+)"', rule)
+        runbook = re.search(r'runbook_url: "' + re.escape(RUNBOOK_BASE) + r'#([\w-]+)"', rule)
         assert runbook, f"{name}: runbook_url"
         assert runbook.group(1) == name.lower(), f"{name}: runbook anchor"
         assert runbook.group(1) in anchors, f"{name}: no such heading in docs/operations.md"
@@ -103,6 +108,12 @@ def test_prometheus_config_is_valid_and_loads_the_rules() -> None:
     result = promtool("check", "config", str(PROMETHEUS_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
+    base = re.search(r"^\s+runbook_base_url: (https://\S+)$", PROMETHEUS_CONFIG.read_text(), re.M)
+    assert base, "prometheus.yml sets no runbook_base_url external label"
+
+
+def test_a_missing_worker_target_alerts() -> None:
+    assert 'absent(up{job="churnwatch"})' in rules()["ChurnwatchWorkerAbsent"]
 
 
 def test_exposition_passes_promtool_lint() -> None:

@@ -256,5 +256,8 @@ def test_a_progress_bar_runs_only_when_stderr_is_a_terminal(tmp_path: Path) -> N
     os.close(main_fd)
     assert process.returncode == 0
     assert b"\r" in drawn and b"events" in drawn and b"/s" in drawn and b"100%" in drawn
+    last_redraw = drawn.split(b"lines read")[0].rstrip().rsplit(b"\r", 1)[-1]
+    assert b"900 events" in last_redraw  # the true final count, not a periodic one
+    assert b"00:00<" in last_redraw  # elapsed<remaining: an ETA
     piped = churnwatch("replay", str(source))
     assert b"\r" not in piped.stderr

@@ -6,8 +6,10 @@ themselves (tests/integration/test_alert_rules.py).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = (REPO / "docker-compose.yml").read_text()
@@ -48,3 +50,23 @@ def test_grafana_gets_the_provisioned_data_source_and_dashboard() -> None:
     assert "path: /var/lib/grafana/dashboards" in provider
     datasource = (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
     assert "url: http://prometheus:9090" in datasource
+
+
+def _datasources(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        found = [node["datasource"]] if "datasource" in node else []
+        return found + [d for value in node.values() for d in _datasources(value)]
+    if isinstance(node, list):
+        return [d for value in node for d in _datasources(value)]
+    return []
+
+
+def test_the_dashboard_works_with_any_prometheus_data_source() -> None:
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/churnwatch.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    references = _datasources(dashboard["panels"]) + _datasources(variables["job"])
+    assert references
+    for reference in references:
+        assert reference == {"type": "prometheus", "uid": "${datasource}"}

@@ -1,12 +1,19 @@
-"""The configuration reference lists every detection setting with its real default."""
+"""The configuration reference lists every detection setting with its real default, and
+every ``CHURNWATCH_*`` example in the documentation works as written."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from models.policy import Policy
+from streams.cli import main
+from streams.config_commands import MASK
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
@@ -25,3 +32,73 @@ def test_every_policy_field_is_documented_with_its_default() -> None:
             assert documented == expected, field.name
         else:
             assert documented == repr(default), field.name
+
+
+# --- every CHURNWATCH_* example in the docs works as written ----------------------------------
+
+REPO = DOC.parents[1]
+_ASSIGNMENT = re.compile(r"\bCHURNWATCH_([A-Z0-9_]+)=(\"[^\"]*\"|'[^']*'|[^\s`;)]+)")
+_NOT_SETTINGS = ("CONFIG", "TEST_")
+
+
+def _documented_examples() -> list[tuple[str, dict[str, str]]]:
+    """(where, {variable suffix: shell value}) per fenced block or inline code span."""
+    examples = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = path.read_text()
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, re.M | re.S)
+        spans = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S))
+        for number, snippet in enumerate(blocks + spans):
+            found = {
+                name: value
+                for name, value in _ASSIGNMENT.findall(snippet)
+                if not name.startswith(_NOT_SETTINGS)
+            }
+            if found:
+                examples.append((f"{path.name} example {number}", found))
+    return examples
+
+
+def _shell_value(raw: str) -> str:
+    value = raw[1:-1] if raw[:1] in "'\"" and raw[-1:] == raw[:1] else raw
+    # A command substitution reads a secret from a file: any text stands in for it.
+    return re.sub(r"\$\([^)]*\)", "example-secret", value)
+
+
+def test_the_documentation_has_environment_examples() -> None:
+    names = {name for _, found in _documented_examples() for name in found}
+    assert {"DETECTION__LOST_RISK", "DETECTION__SEGMENTS", "SASL_PASSWORD"} <= names
+
+
+@pytest.mark.parametrize(
+    ("where", "variables"), _documented_examples(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_documented_environment_example_runs(
+    where: str,
+    variables: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expected: dict[str, Any] = {}
+    for name, raw in variables.items():
+        value = _shell_value(raw)
+        if name == "SSL_CAFILE":  # must be a readable file: one stands in for the CA bundle
+            (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+            value = str(tmp_path / "ca.pem")
+        monkeypatch.setenv(f"CHURNWATCH_{name}", value)
+        try:
+            expected[name] = json.loads(value)
+        except ValueError:
+            expected[name] = value
+    status = main(["config", "show"])
+    captured = capsys.readouterr()
+    assert status == 0, f"{where}: {captured.err}"
+    shown = json.loads(captured.out)
+    for name, value in expected.items():
+        node: Any = shown
+        for part in name.lower().split("__"):
+            node = node[part]
+        if name == "SASL_PASSWORD":
+            value = MASK
+        assert node == value, f"{where}: CHURNWATCH_{name}"
