@@ -138,24 +138,38 @@ class Silence:
         # log-odds rises about one for one with w: aim a little short, then extrapolate.
         w = w_lo + (-0.8 * f_lo if f_lo > -20.0 else 1.0)
         side = 0
-        for _ in range(60):
+        width = math.inf  # the bracket's width (log silence) when it last halved
+        slow = 0  # steps since it last halved
+        for _ in range(200):
             s = silence_for_log_survival(mu, sd, log_sa - w, family)
+            if s_hi == math.inf:
+                s = min(s, _LONGEST_SILENCE)
+            if s_hi != math.inf:
+                current = math.log(s_hi / s_lo)
+                if current < 0.5 * width:
+                    width, slow = current, 0
+                else:
+                    slow += 1
+            if not s_lo < s < s_hi or slow > 3:
+                # No progress in w (lost in rounding next to a huge log S(a), or past the
+                # tail's floor): step in the silence itself, doubling until bracketed,
+                # then halving the bracket's ratio.
+                s = 2.0 * s_lo if s_hi == math.inf else math.sqrt(s_lo * s_hi)
+                w = log_sa - log_survival(mu, sd, s, family)
             if s > _LONGEST_SILENCE:
-                if math.isnan(w_hi):
-                    return _NEVER
                 s = _LONGEST_SILENCE
             f = self.log_odds(s) - log_target
             if f >= 0.0:
-                if math.isnan(w_hi) or w < w_hi:
-                    w_hi, f_hi, s_hi = w, f, s
+                w_hi, f_hi, s_hi = w, f, s
                 if f < _ODDS_TOLERANCE:
                     break
                 if side == 1:
                     f_lo *= 0.5
                 side = 1
             else:
-                if w > w_lo:
-                    w_lo, f_lo, s_lo = w, f, s
+                if s >= _LONGEST_SILENCE:
+                    return _NEVER
+                w_lo, f_lo, s_lo = w, f, s
                 if side == -1 and not math.isnan(f_hi):
                     f_hi *= 0.5
                 side = -1

@@ -81,7 +81,7 @@ def log_survival(mu: float, sd: float, silence_seconds: float, family: str = WEI
     """log P(the next interval is longer than ``silence_seconds``) for a customer still
     buying, whose log-day intervals have mean ``mu`` and spread ``sd`` (log scale, so that
     very long silences do not underflow)."""
-    if silence_seconds <= 0.0:
+    if silence_seconds <= 1e-6:  # under a microsecond: no silence yet
         return 0.0
     z = (math.log(silence_seconds / DAY) - mu) / sd
     if family == WEIBULL:
@@ -137,7 +137,8 @@ def _upper_normal_quantile_of_log(log_tail: float) -> float:
 
 @lru_cache(maxsize=8192)
 def _upper_normal_quantile(tail: float) -> float:
-    return _STANDARD_NORMAL.inv_cdf(1.0 - tail)
+    # A tail within rounding of 1 (a zero silence) still has a quantile.
+    return _STANDARD_NORMAL.inv_cdf(min(max(1.0 - tail, 1e-300), 1.0 - 1e-16))
 
 
 def log_interval_days(seconds: float) -> float:

@@ -1,0 +1,76 @@
+"""The posterior that a silent customer has left, and the search for threshold crossings."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.lifetime import Silence
+from models.policy import DAY
+
+_GUMBEL_SD = math.pi / math.sqrt(6.0)
+_EULER_GAMMA = 0.5772156649015329
+
+
+@pytest.mark.parametrize(("days", "tolerance"), [(5, 1e-6), (20, 1e-5), (60, 1e-3), (120, 2e-2)])
+def test_a_poisson_buyer_with_a_known_hazard_gets_pareto_nbds_closed_form(days, tolerance):
+    """Exponential intervals (a Weibull of spread 1.28) at rate lam and a fixed leaving
+    hazard h (a Gamma of huge shape): gone / alive = h / (lam + h) (e^((lam + h) s) - 1)."""
+    mu = math.log(20.0)
+    lam = math.exp(-mu - _EULER_GAMMA)  # per day
+    hazard = 1.0 / 365.0
+    silence = Silence(mu, _GUMBEL_SD, "weibull", 0.0, 1e7, 1e7 / hazard)
+    want = hazard / (lam + hazard) * math.expm1((lam + hazard) * days)
+    assert math.exp(silence.log_odds(days * DAY)) == pytest.approx(want, rel=tolerance)
+
+
+silences = st.builds(
+    Silence,
+    mu=st.floats(min_value=0.5, max_value=5.5),
+    sd=st.floats(min_value=0.12, max_value=2.0),
+    family=st.sampled_from(["weibull", "lognormal"]),
+    sign_of_life=st.floats(min_value=0.0, max_value=200 * DAY),
+    shape=st.floats(min_value=0.05, max_value=5.0),
+    rate_days=st.floats(min_value=1.0, max_value=5000.0),
+)
+
+
+@given(silences, st.lists(st.floats(min_value=0, max_value=3000), min_size=2, max_size=6))
+def test_the_odds_of_having_left_only_grow_with_the_silence(silence, days):
+    odds = [silence.log_odds(silence.a + d * DAY) for d in sorted(days)]
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(odds))
+
+
+def test_a_later_sign_of_life_and_a_longer_stay_both_lower_the_odds() -> None:
+    base = Silence(math.log(30.0), 0.5, "weibull", 0.0, 1.0, 700.0)
+    alive_later = Silence(math.log(30.0), 0.5, "weibull", 40 * DAY, 1.0, 740.0)
+    loyal = Silence(math.log(30.0), 0.5, "weibull", 0.0, 1.0, 2000.0)
+    s = 70 * DAY
+    assert alive_later.log_odds(s) < base.log_odds(s)
+    assert loyal.log_odds(s) < base.log_odds(s)
+
+
+@given(silences, st.floats(min_value=-3.0, max_value=6.0), st.floats(min_value=0, max_value=90))
+def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earliest_days):
+    earliest = earliest_days * DAY
+    at = silence.crossing(target, earliest)
+    before = silence.crossing(target, earliest, before=True)
+    if at == math.inf:
+        assert silence.log_odds(100 * 365 * DAY) < target
+        return
+    assert before <= at
+    assert at >= max(earliest, silence.a, 1.0)
+    assert silence.log_odds(at) >= target
+    if before < at:
+        assert silence.log_odds(before) < target
+    # Just reached: the odds barely above the target, or the crossing pinned between two
+    # silences a millionth apart (where the odds rise steeply), or at the earliest moment.
+    assert (
+        silence.log_odds(at) <= target + 0.01
+        or at - before <= 1e-5 * at
+        or at == max(earliest, silence.a, 1.0)
+    )
