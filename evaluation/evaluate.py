@@ -53,6 +53,7 @@ from evaluation.population import (
     build_population,
 )
 from evaluation.stream import StreamResults, Window, default_window_start, score_methods
+from models.assessment import no_order_within
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
@@ -133,6 +134,8 @@ class DetectorRun:
     decisions: list[tuple[str, str, float]]  # (customer id, at_risk | lost, event time)
     orders: OrderLog
     summary: ReplaySummary
+    # P(no order within the horizon after the cutoff), from the same model as the risk.
+    no_order: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,12 @@ def run_detector(
     for view in engine.views():
         status[view["customer_id"]] = view["status"]
         risk[view["customer_id"]] = view["risk"]
-    return DetectorRun(status, risk, decisions, log, summary)
+    horizon = spec.horizon_days * DAY
+    no_order = {
+        cid: no_order_within(state, spec.cutoff, horizon, engine.policy, engine.model)
+        for cid, state in engine.customers.items()
+    }
+    return DetectorRun(status, risk, decisions, log, summary, no_order)
 
 
 def evaluate(

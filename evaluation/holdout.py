@@ -90,7 +90,9 @@ def evaluate_holdout(
     population = holdout_population(run.orders, spec.horizon_days)
     if population.size == 0:
         raise InputError("no customer placed an order at or before the cutoff")
-    p_no_order: dict[str, FloatArray] = {}
+    p_no_order: dict[str, FloatArray] = {
+        DETECTOR: np.array([run.no_order.get(cid, 1.0) for cid in population.ids])
+    }
     methods = [
         detector_method(run, population, policy),
         recency_method(population, spec.recency_days),

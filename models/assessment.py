@@ -220,6 +220,23 @@ def risk_at(
     return odds / (odds + 1.0)
 
 
+def no_order_within(
+    state: CustomerState, t: float, horizon: float, policy: Policy, model: PopulationModel
+) -> float:
+    """P(no order in the ``horizon`` seconds after ``t``), as judged at ``t``: gone, or
+    still a customer whose next order comes later (the same model as :func:`risk_at`)."""
+    last = state.last_order_at
+    if last is None or state.first_order_at is None:
+        return 1.0
+    gone_now = risk_at(state, t, policy, model)
+    silence = silence_of(state, policy, model)
+    gone, log_alive = silence.parts(t - last)
+    later_gone, later_log_alive = silence.parts(t - last + horizon)
+    alive = math.exp(log_alive)
+    stay = (later_gone + math.exp(later_log_alive) - gone) / alive if alive > 0.0 else 1.0
+    return gone_now + (1.0 - gone_now) * min(max(stay, 0.0), 1.0)
+
+
 def _crossing_time(
     state: CustomerState, silence: Silence, odds: float, threshold: float, before: bool = False
 ) -> float:
