@@ -45,6 +45,9 @@ _LONGEST_SILENCE = 200 * 365 * DAY  # beyond this a threshold is never reached
 # A crossing is found when log-odds is at most this far above the target (risk within
 # about 0.1 % of the threshold).
 _ODDS_TOLERANCE = 0.005
+# A lower bound (``before``) only decides when to look again: within 2 % is close enough,
+# and looking a little early costs one more plan, not a decision.
+_BOUND_TOLERANCE = 0.02
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)
 
@@ -57,7 +60,17 @@ class Silence:
     ``shape``, ``rate_days``: the posterior Gamma of their leaving hazard.
     """
 
-    __slots__ = ("a", "family", "log_sa", "mu", "rate_days", "sd", "shape")
+    __slots__ = (
+        "_weibull_centre",
+        "_weibull_scale",
+        "a",
+        "family",
+        "log_sa",
+        "mu",
+        "rate_days",
+        "sd",
+        "shape",
+    )
 
     def __init__(
         self,
@@ -75,6 +88,8 @@ class Silence:
         self.shape = shape
         self.rate_days = rate_days
         self.log_sa = log_survival(mu, sd, self.a, family)
+        self._weibull_scale = sd / _GUMBEL_SD
+        self._weibull_centre = mu + self._weibull_scale * _EULER_GAMMA
 
     def parts(self, s: float) -> tuple[float, float]:
         """``(gone, log alive)`` after ``s`` seconds of silence since the last order, both
@@ -82,28 +97,33 @@ class Silence:
         a = self.a
         if s <= a:
             return 0.0, 0.0
-        mu, sd, family, log_sa = self.mu, self.sd, self.family, self.log_sa
-        shape, rate = self.shape, self.rate_days * DAY
-        log_ratio = log_survival(mu, sd, s, family) - log_sa
+        log_sa, rate, neg_shape = self.log_sa, self.rate_days * DAY, -self.shape
+        log_ratio = log_survival(self.mu, self.sd, s, self.family) - log_sa
         ratio = math.exp(log_ratio)  # S(s) / S(a)
         width = 1.0 - ratio
-        gone = -math.expm1(-shape * math.log1p((s - a) / rate)) * ratio
+        log_stayed = neg_shape * math.log1p((s - a) / rate)  # log R(s - a)
+        gone = -math.expm1(log_stayed) * ratio
         if width > 0.0:
             total = 0.0
-            weibull = family == WEIBULL
-            scale = sd / _GUMBEL_SD
-            for node, weight in _NODES:
-                log_v = log_sa + math.log(ratio + width * node)
-                if log_v >= 0.0:
-                    continue  # u = 0: not yet left
-                if weibull:
-                    u = math.exp(mu + scale * (_EULER_GAMMA + math.log(-log_v))) * DAY
-                else:
-                    u = silence_for_log_survival(mu, sd, log_v, family)
-                if u > a:
-                    total += weight * -math.expm1(-shape * math.log1p((u - a) / rate))
+            log = math.log
+            if self.family == WEIBULL:
+                # u(v) = exp(mu + sd (gamma + ln(-ln v)) / (pi / sqrt 6)) days
+                centre, scale = self._weibull_centre, self._weibull_scale
+                for node, weight in _NODES:
+                    log_v = log_sa + log(ratio + width * node)
+                    if log_v < 0.0:
+                        u = math.exp(centre + scale * log(-log_v)) * DAY
+                        if u > a:
+                            total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
+            else:
+                for node, weight in _NODES:
+                    log_v = log_sa + log(ratio + width * node)
+                    if log_v < 0.0:
+                        u = silence_for_log_survival(self.mu, self.sd, log_v, self.family)
+                        if u > a:
+                            total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
             gone += width * total
-        return gone, log_ratio - shape * math.log1p((s - a) / rate)
+        return gone, log_ratio + log_stayed
 
     def log_odds(self, s: float) -> float:
         """log(gone / alive) after ``s`` seconds of silence since the last order."""
@@ -117,8 +137,8 @@ class Silence:
         before ``earliest``; ``inf`` when it never does within two centuries.
 
         The answer is a silence at which the target is just reached (log-odds at most
-        ``_ODDS_TOLERANCE`` above it), or with ``before`` the last one tried at which it is
-        not yet (a lower bound).
+        ``_ODDS_TOLERANCE`` above it), or with ``before`` one at which it is not yet,
+        within 2 % of the crossing (a lower bound).
 
         The search runs on ``w = -log(S(s) / S(a))``, the rhythm's cumulative hazard since
         the sign of life, where log-odds is close to ``w`` plus a slowly changing term: a
@@ -173,7 +193,7 @@ class Silence:
                 if side == -1 and not math.isnan(f_hi):
                     f_hi *= 0.5
                 side = -1
-            if s_hi != math.inf and s_hi - s_lo <= 1e-6 * s_hi:
+            if s_hi != math.inf and s_hi - s_lo <= (_BOUND_TOLERANCE if before else 1e-6) * s_hi:
                 break
             if math.isnan(w_hi):
                 slope = (f - f_prev) / (w - w_prev) if w != w_prev else 1.0
