@@ -40,6 +40,8 @@ from models.rhythm import INTERVAL_DISTRIBUTIONS, log_density_of_log, predict
 _LIFETIME_PRIOR_SD = 2.0
 # Prior sd of an evidence weight's log around the policy's value.
 _EVIDENCE_PRIOR_SD = 0.75
+# A signal needs this many customers showing it to have its weight fitted.
+_EVIDENCE_MIN_SUPPORT = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,25 +299,36 @@ def fit_evidence(
     multiplied by each signal's weight; a free intercept absorbs any overall
     miscalibration of the base model (it is not kept). Each log-weight has a normal prior
     around the policy's value (sd ``_EVIDENCE_PRIOR_SD``) and is at least 0 (a signal is
-    evidence of leaving, never of staying), so thin data leaves the defaults.
+    evidence of leaving, never of staying), so thin data stays near the defaults; a signal
+    fewer than ``_EVIDENCE_MIN_SUPPORT`` customers show keeps its default.
     """
     defaults = [math.log(getattr(policy, f"{name}_odds")) for name in EVIDENCE]
-    rows = [(o.log_odds, o.stay_silent, o.signals, o.ordered) for o in outcomes]
+    # Only signals seen often enough are fitted; the others keep the policy's weight.
+    seen = [sum(o.signals[k] for o in outcomes) >= _EVIDENCE_MIN_SUPPORT for k in range(5)]
+    fitted = [k for k in range(5) if seen[k]]
+    rows = [
+        (o.log_odds, o.stay_silent, [k for k in fitted if o.signals[k]], o.ordered)
+        for o in outcomes
+    ]
 
     def objective(x: Sequence[float]) -> float:
-        weights = [max(w, 0.0) for w in x[1:]]
+        weights = dict(zip(fitted, (max(w, 0.0) for w in x[1:]), strict=True))
         total = 0.0
         for log_odds, stay, signals, ordered in rows:
-            z = x[0] + log_odds + sum(w for w, on in zip(weights, signals, strict=True) if on)
+            z = x[0] + log_odds + sum(weights[k] for k in signals)
             gone = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
             silent = gone + (1.0 - gone) * stay
             p = (1.0 - silent) if ordered else silent
             total -= math.log(max(p, 1e-12))
-        penalty = sum((w - d) ** 2 for w, d in zip(x[1:], defaults, strict=True))
+        penalty = sum((w - defaults[k]) ** 2 for k, w in zip(fitted, x[1:], strict=True))
         return total + penalty / (2.0 * _EVIDENCE_PRIOR_SD**2)
 
-    best = nelder_mead(objective, [0.0, *defaults], step=0.5, tolerance=1e-6, iterations=600)
-    odds = [math.exp(max(w, 0.0)) for w in best[1:]]
+    start = [0.0, *(defaults[k] for k in fitted)]
+    best = nelder_mead(objective, start, step=0.5, tolerance=1e-7, iterations=800)
+    logs = list(defaults)
+    for k, w in zip(fitted, best[1:], strict=True):
+        logs[k] = w
+    odds = [math.exp(max(w, 0.0)) for w in logs]
     complaint, unsubscribed, calls, declining, inquiry = odds
     return dataclasses.replace(
         model,

@@ -93,7 +93,7 @@ def test_a_signal_that_foretells_leaving_gets_a_larger_weight() -> None:
         outcomes.append(Outcome(math.log(0.25), 0.0, signals, ordered))
     model = fit_evidence(outcomes, PopulationModel.from_policy(POLICY), POLICY)
     assert model.complaint_odds > POLICY.complaint_odds
-    assert math.isclose(model.inquiry_odds, POLICY.inquiry_odds, rel_tol=2e-2)
+    assert model.inquiry_odds == POLICY.inquiry_odds  # never seen: the default
 
 
 def test_histories_are_the_buyers() -> None:
