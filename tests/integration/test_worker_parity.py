@@ -1,10 +1,8 @@
 """The worker decides what ``churnwatch replay`` decides, on a real broker (clock = event).
 
-One partition: the partition's engine sees the whole population, exactly as replay does.
-Several partitions: each partition's engine learns the population prior from its own
-customers only, so decisions may legitimately differ from replay's; with the prior's weight
-made overwhelming (``detection.prior_weight_customers``) the population does not matter and
-the decisions must be the same again.
+Every engine decides with the same population model (the policy's starting prior, or a
+fitted one given by the ``model`` setting), so however the customers are spread over
+partitions, the worker's decisions are replay's.
 """
 
 from __future__ import annotations
@@ -15,23 +13,30 @@ from pathlib import Path
 import pytest
 
 from bench.worker_harness import deployment, replay_decisions, simulate
+from tests.integration.test_replay_cli import churnwatch
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture(scope="module")
 def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate(tmp_path_factory.mktemp("events"), customers=200, days=200)
+    return simulate(tmp_path_factory.mktemp("events"), customers=300, days=200)
 
 
 @pytest.mark.parametrize(
-    ("partitions", "extra"),
-    [(1, {}), (3, {"DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12"})],
-    ids=["one-partition", "three-partitions-prior-fixed"],
+    ("partitions", "fitted"),
+    [(1, False), (3, True)],
+    ids=["one-partition", "three-partitions-fitted-model"],
 )
 def test_worker_and_replay_make_the_same_decisions(
-    kafka_broker: str, tmp_path: Path, events: Path, partitions: int, extra: dict[str, str]
+    kafka_broker: str, tmp_path: Path, events: Path, partitions: int, fitted: bool
 ) -> None:
+    extra: dict[str, str] = {}
+    if fitted:
+        model = tmp_path / "model.json"
+        done = churnwatch("fit", str(events), "--output", str(model))
+        assert done.returncode == 0, done.stderr
+        extra["MODEL"] = str(model)
     with deployment(kafka_broker, tmp_path, partitions=partitions, extra=extra) as d:
         expected = replay_decisions(d, events)
         assert len(expected) > 100  # a meaningful sample: all three kinds, many customers
