@@ -23,8 +23,6 @@ from tests.integration.own_broker import OwnBroker, own_broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-PRIOR_FIXED = {"DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12"}
-
 
 @pytest.fixture
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnBroker]:
@@ -41,9 +39,7 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
     broker: OwnBroker, tmp_path: Path, events: Path, how: str
 ) -> None:
-    with deployment(
-        broker.address, tmp_path, partitions=2, store="rocksdb://", extra=PRIOR_FIXED
-    ) as d:
+    with deployment(broker.address, tmp_path, partitions=2, store="rocksdb://") as d:
         expected = replay_decisions(d, events)
         d.produce(events, advance_to_end=True)
         worker = d.start_worker()

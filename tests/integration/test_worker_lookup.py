@@ -1,8 +1,8 @@
 """GET /customers/{id} across two workers on a real broker: any worker gives the owner's answer.
 
-The population prior's weight is made overwhelming (as in the recovery tests), so a
-partition's view of a customer equals that of one replay of the whole file: each answer
-is compared with ``churnwatch replay --snapshot``. Both workers start before the feed, so
+Every partition decides with the same population model, so a partition's view of a
+customer equals that of one replay of the whole file: each answer is compared with
+``churnwatch replay --snapshot``. Both workers start before the feed, so
 that each owns one partition from the start. Then one worker is frozen (SIGSTOP):
 the other answers 503 with Retry-After while it cannot know the answer (its forward times
 out, then the group rebalances), and the right answer again once it owns every partition.
@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 # Fixed prior (views equal replay's); the feed is produced while the workers read it, so
 # the allowed lateness covers the days of event time between the input topics it causes.
 SETTINGS = {
-    "DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12",
     "DETECTION__ALLOWED_LATENESS_SECONDS": "2592000",
     "TOPIC_IDLE_SECONDS": "10",
 }

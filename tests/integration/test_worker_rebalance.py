@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 # Produced while the workers run: days of event time may lie between a partition's input
 # topics (see test_worker_recovery.py), so the lateness is 30 days, for replay alike.
 EXTRA = {
-    "DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12",
     "DETECTION__ALLOWED_LATENESS_SECONDS": "2592000",
     "TOPIC_IDLE_SECONDS": "10",
 }

@@ -1,8 +1,8 @@
 """Exactly-once across a SIGKILL, and scale-out across two workers, on a real broker.
 
-Both use several partitions with the population prior's weight made overwhelming
-(``detection.prior_weight_customers``), so every partition's decisions and states must equal
-those of one replay of the whole file: anything lost, repeated or restored wrongly shows.
+Both use several partitions; every partition decides with the same population model, so
+its decisions and states must equal those of one replay of the whole file: anything lost,
+repeated or restored wrongly shows.
 
 The scale-out test produces while the workers run. A year of events is then pushed in
 seconds, and the producer's per-topic batches put days of event time between the input
@@ -33,12 +33,10 @@ from models.policy import Policy
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-PRIOR_FIXED = {"DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12"}
 # A year pushed in seconds: 30 days of event time pass in a fifth of a second of producing,
 # so a topic may wait longer than the default 2 s hold for its producer's next batch when
 # the machine is busy: hold for 10 s.
 LATENESS_30_DAYS = {
-    **PRIOR_FIXED,
     "DETECTION__ALLOWED_LATENESS_SECONDS": "2592000",
     "TOPIC_IDLE_SECONDS": "10",
 }
@@ -63,9 +61,7 @@ def test_sigkill_mid_stream_loses_and_repeats_nothing(
     kafka_broker: str, tmp_path: Path, events: Path
 ) -> None:
     # The RocksDB store (the default): its local state after a SIGKILL is not trusted.
-    with deployment(
-        kafka_broker, tmp_path, partitions=2, store="rocksdb://", extra=PRIOR_FIXED
-    ) as d:
+    with deployment(kafka_broker, tmp_path, partitions=2, store="rocksdb://") as d:
         expected = len(replay_decisions(d, events))
         d.produce(events, advance_to_end=True)
         first = d.start_worker("first")
@@ -88,7 +84,7 @@ def test_sigkill_mid_stream_loses_and_repeats_nothing(
         assert len(decided) == expected
         assert second.process.poll() is None, second.log_text()[-3000:]
         assert "did not stop cleanly" in second.log_text()  # the RocksDB state was wiped
-        assert_same_as_replay(d, events, decided, Policy(prior_weight_customers=1e12))
+        assert_same_as_replay(d, events, decided, Policy())
 
 
 def test_stopping_one_of_two_workers_moves_its_customers_intact(
@@ -110,5 +106,5 @@ def test_stopping_one_of_two_workers_moves_its_customers_intact(
         d.wait_until_consumed(timeout=180, stall_seconds=45)
         decided = d.decisions()
         assert a.process.poll() is None, a.log_text()[-3000:]
-        policy = Policy(prior_weight_customers=1e12, allowed_lateness_seconds=2_592_000)
+        policy = Policy(allowed_lateness_seconds=2_592_000)
         assert_same_as_replay(d, events, decided, policy)

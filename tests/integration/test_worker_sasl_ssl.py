@@ -42,9 +42,9 @@ def sasl_ssl(broker: OwnBroker, password: str = SASL_PASSWORD) -> dict[str, str]
 
 def test_the_worker_decides_as_replay_over_sasl_ssl(broker: OwnBroker, tmp_path: Path) -> None:
     events = simulate(tmp_path, customers=150, days=200)
-    # Two partitions, the population prior fixed: replay's decisions exactly (see
+    # Two partitions, one population model: replay's decisions exactly (see
     # test_worker_parity.py).
-    extra = {**sasl_ssl(broker), "DETECTION__PRIOR_WEIGHT_CUSTOMERS": "1e12"}
+    extra = sasl_ssl(broker)
     with deployment(broker.address, tmp_path, partitions=2, extra=extra) as d:
         # Made with `topics create` over SASL_SSL (the deployment's environment).
         assert set(d.topics.values()) <= set(d._admin.list_topics())
