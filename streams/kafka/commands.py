@@ -138,8 +138,11 @@ def run_produce(args: argparse.Namespace) -> int:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     from streams.kafka.run import run_worker
+    from streams.model_file import load_model
 
-    return run_worker(load_settings(args.config))
+    settings = load_settings(args.config)
+    load_model(settings.model)  # an unusable model fails at once, before the broker is asked
+    return run_worker(settings)
 
 
 def run_watch(args: argparse.Namespace) -> int:
