@@ -134,8 +134,8 @@ def record(state: CustomerState, event: Event, policy: Policy) -> bool:
     """Fold one event into the customer's state.
 
     Returns whether the event can change the customer's judgement (risk, reasons or
-    deadlines); machine opens and mail before the first order cannot, and the engine skips
-    re-planning for them.
+    deadlines); machine opens, mail before the first order and outbound calls that change
+    no signal cannot, and the engine skips re-planning for them.
     """
     if type(event) is OrderRecorded:
         _record_order(state, event, policy)
@@ -143,8 +143,24 @@ def record(state: CustomerState, event: Event, policy: Policy) -> bool:
     if type(event) is EmailRecorded:
         return _record_email(state, event, policy) and state.last_order_at is not None
     assert type(event) is CallRecorded
+    if event.direction == "inbound":
+        _record_call(state, event, policy)
+        return True  # a sign of life
+    before = _call_signals(state, policy)
     _record_call(state, event, policy)
-    return True
+    return _call_signals(state, policy) != before
+
+
+def _call_signals(state: CustomerState, policy: Policy) -> tuple[object, ...]:
+    """What an outbound call can change of the judgement: the unanswered-calls signal and
+    the open issues and inquiries (a sales call nobody answers, the second of three, changes
+    nothing)."""
+    return (
+        state.unanswered_calls >= policy.unanswered_calls,
+        state.open_issues,
+        state.issue_opened_at,
+        state.last_inquiry_at,
+    )
 
 
 def _record_order(state: CustomerState, order: OrderRecorded, policy: Policy) -> None:
