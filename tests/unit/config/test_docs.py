@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from models.policy import Policy
+from models.population import PopulationModel
 from streams.cli import main
 from streams.config_commands import MASK
+from streams.model_file import encode_model
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
@@ -86,6 +88,11 @@ def test_documented_environment_example_runs(
         if name == "SSL_CAFILE":  # must be a readable file: one stands in for the CA bundle
             (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
             value = str(tmp_path / "ca.pem")
+        if name == "MODEL":  # must be a readable file: the starting prior stands in for a fit
+            (tmp_path / "model.json").write_bytes(
+                encode_model(PopulationModel.from_policy(Policy()))
+            )
+            value = str(tmp_path / "model.json")
         monkeypatch.setenv(f"CHURNWATCH_{name}", value)
         try:
             expected[name] = json.loads(value)
