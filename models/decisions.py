@@ -25,6 +25,8 @@ LOST = "lost"
 RECOVERED = "recovered"
 DECISION_TYPES = (AT_RISK, LOST, RECOVERED)
 CLOUDEVENT_TYPES = {kind: f"churnwatch.customer.{kind}" for kind in DECISION_TYPES}
+# The schema of a decision's data (schemas/decision-data.schema.json), as its dataschema.
+DATA_SCHEMA = "urn:churnwatch:schema:decision-data:1"
 
 # Fixed namespace so decision ids are the same in every run and every deployment.
 ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
@@ -111,6 +113,7 @@ def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
         "subject": decision.customer_id,
         "time": format_time(decision.at),
         "datacontenttype": "application/json",
+        "dataschema": DATA_SCHEMA,
         "data": data,
     }
 
