@@ -48,6 +48,8 @@ _ODDS_TOLERANCE = 0.005
 # A lower bound (``before``) only decides when to look again: within 2 % is close enough,
 # and looking a little early costs one more plan, not a decision.
 _BOUND_TOLERANCE = 0.02
+# ... or as soon as a silence is found whose log-odds is this little short of the target.
+_BOUND_ODDS = 0.05
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)
 
@@ -190,6 +192,8 @@ class Silence:
                 if s >= _LONGEST_SILENCE:
                     return _NEVER
                 w_lo, f_lo, s_lo = w, f, s
+                if before and f > -_BOUND_ODDS:
+                    return s  # just short of the target: a close lower bound
                 if side == -1 and not math.isnan(f_hi):
                     f_hi *= 0.5
                 side = -1
