@@ -59,13 +59,15 @@ _V2_FIELDS = (
 )
 # Version 3 appends this; older records load with 0 (no lost customer revived yet).
 _V3_FIELDS = ("revivals",)
+# Version 4 appends the plan's mail budget, so a restored engine plans exactly as one that
+# never stopped (older records load with -1: the engine re-plans at the next mail).
+_V4_FIELDS = ("plan_covers",)
 
 
 class CustomerState:
     """Everything Churnwatch remembers about one customer."""
 
-    # plan_covers is the engine's bookkeeping, not part of the record (see Engine._apply).
-    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, "plan_covers")
+    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, *_V4_FIELDS)
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
@@ -102,8 +104,8 @@ class CustomerState:
         self.revivals = 0
         self.recent_ids = b""
         self.pending: list[Event] | None = None  # buffered events (persisted by the worker)
-        # Not persisted: the highest count of unanswered mails the current plan's next look
-        # stays early enough for (-1: none; the engine re-plans at the next mail).
+        # The engine's bookkeeping: the highest count of unanswered mails the current plan's
+        # next look stays early enough for (-1: none; the engine re-plans at the next mail).
         self.plan_covers = -1
 
     def __repr__(self) -> str:
@@ -280,9 +282,10 @@ def _record_call(state: CustomerState, call: CallRecorded, policy: Policy) -> No
 
 # Compact record form: a flat list in slot order (pending events as lists). Each version
 # appends fields to the one before, so a record's length tells its version.
-_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS
+_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS
 _V1_LENGTH = len(_V1_FIELDS)
 _V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
+_V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
 
 
 def to_record(state: CustomerState) -> list[Any]:
@@ -312,13 +315,13 @@ _EVENT_KINDS: dict[str, Any] = {
 def from_record(values: list[Any]) -> CustomerState:
     """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
     was modelled: their new fields keep the defaults, the last sign of life being the last
-    order) and version-2 records (before lost customers could be revived: none was)."""
+    order), version-2 records (before lost customers could be revived: none was) and
+    version-3 records (before the plan's mail budget was kept: none)."""
     kinds = _EVENT_KINDS
     state = CustomerState(values[0])
-    if len(values) not in (_V1_LENGTH, _V2_LENGTH, len(_FIELDS)):
-        raise ValueError(
-            f"a customer record has {_V1_LENGTH}, {_V2_LENGTH} or {len(_FIELDS)} fields"
-        )
+    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, len(_FIELDS))
+    if len(values) not in lengths:
+        raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
     for name, value in zip(_FIELDS, values, strict=False):
         if name == "recent_ids":
             value = bytes.fromhex(value)

@@ -84,7 +84,9 @@ class CustomerLookup:
 
     async def _answer(self, web: Any, request: Any, customer_id: str) -> tuple[str, Any]:
         if not 0 < len(customer_id) <= MAX_CUSTOMER_ID:
-            return "unknown", _unknown(web, customer_id)
+            # Not a customer id the input contract allows: say so without echoing it.
+            detail = f"a customer id is 1 to {MAX_CUSTOMER_ID} characters"
+            return "unknown", _error(web, 404, "unknown_customer", detail, {})
         readiness = self._observer.readiness()
         if not readiness.ready:
             return "unavailable", _unavailable(web, readiness.reason)

@@ -71,6 +71,6 @@ def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earlie
     # silences a millionth apart (where the odds rise steeply), or at the earliest moment.
     assert (
         silence.log_odds(at) <= target + 0.01
-        or at - before <= 1e-5 * at
+        or silence.log_odds(at * (1.0 - 2e-6)) < target
         or at == max(earliest, silence.a, 1.0)
     )

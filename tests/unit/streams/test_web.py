@@ -175,9 +175,12 @@ def test_a_partition_without_a_worker_yet_is_built_from_the_table(f: Fixture) ->
     assert f.counted("unknown") == 1
 
 
-@pytest.mark.parametrize("customer", ["", "x" * 129])
+@pytest.mark.parametrize("customer", ["", "x" * 129, "y" * 8000])
 def test_ids_outside_the_contract_are_unknown(f: Fixture, customer: str) -> None:
-    assert f.ask(customer).status == 404
+    answer = f.ask(customer)
+    assert answer.status == 404
+    assert answer.body["error"] == "unknown_customer"
+    assert len(str(answer.body)) < 200  # the id is not echoed back
 
 
 def test_not_ready_is_503_with_retry_after(f: Fixture) -> None:
