@@ -1,27 +1,23 @@
 """Judging a customer at a moment: risk, reasons, likely cause, and when to look again.
 
-Risk is the posterior probability that the customer has stopped buying for good, in the
-Buy-'Til-You-Die spirit (BG/NBD's individual P(alive), with a log-normal renewal rhythm
-instead of a Poisson one)::
+Risk is the posterior probability that the customer has left for good
+(:mod:`models.lifetime`: Pareto/NBD's time-based leaving with the customer's own renewal
+rhythm from :mod:`models.rhythm`), with the odds multiplied by the likelihood ratios of the
+evidence that is not silence: unanswered mail (:mod:`models.engagement`), and the
+population model's weights for an unresolved complaint, an unsubscription, unanswered
+calls, declining orders and an inquiry without an order::
 
-    odds(left) = a / (b + repeat_orders)  x  likelihood ratios of current evidence
-    risk       = odds / (odds + S(silence) / S(silence at the last sign of life))
-
-where ``S`` is the customer's predictive probability of a gap at least this long
-(:mod:`models.rhythm`). Regular reorderers have a narrow ``S`` (lateness counts fast),
-irregular buyers a wide one (their silence is weak evidence).
+    odds(left) = evidence x gone(silence) / alive(silence)
+    risk       = odds / (1 + odds)
 
 **Signs of life.** A customer who ordered 50 days ago but clicked a mail or called in last
 week was still there last week: if they have left, they left since. Only the silence after
-the last sign of life is evidence then, so the survival is conditional on having got that
-far without an order, ``S(silence) / S(silence at the sign)``. Mail unanswered since that
-sign is evidence of its own (:mod:`models.engagement`): the odds are multiplied by how
-unlikely so many unanswered mails are for this customer if they are still buying. Silence
-only lowers the conditional ``S``, and the evidence changes only at events, so risk never
-falls while a customer stays silent.
+the last sign of life is evidence then. Silence only raises the odds, and the evidence
+changes only at events or known times, so risk never falls while a customer stays silent.
 
-Decisions are thresholds on that risk, solved in closed form for the *time* they will be
-crossed, so the engine can sleep until then instead of polling.
+Decisions are thresholds on that risk; :func:`plan_ahead` finds the *time* each will be
+crossed, so the engine can sleep until then instead of polling. A silence gets at most
+one ``at_risk`` and one ``lost``: a lost customer stays lost until they order.
 """
 
 from __future__ import annotations
@@ -45,7 +41,8 @@ EMAIL_UNSUBSCRIBED = "email_unsubscribed"
 CALLS_UNANSWERED = "calls_unanswered"
 COMPLAINT_UNRESOLVED = "complaint_unresolved"
 INQUIRY_WITHOUT_ORDER = "inquiry_without_order"
-# Only on an at_risk decision whose previous status is lost: why the customer stepped back.
+# No longer published (a sign of life does not take a customer out of lost); kept in the
+# contract's list for consumers that route on it.
 SIGN_OF_LIFE = "sign_of_life"
 REASON_CODES = (
     OVERDUE_ORDER,

@@ -99,8 +99,8 @@ class CustomerState:
         self.issue_opened_at: float | None = None
         self.last_inquiry_at: float | None = None
         self.due_at: float | None = None  # next time the engine must look at this customer
-        # Times this episode a sign of life took the customer from lost back to at_risk
-        # (numbers the repeated decisions of an episode, so each gets its own id).
+        # Times this episode a sign of life took the customer from lost back to at_risk, in
+        # earlier versions (numbers the ids of the episode's later decisions); 0 now.
         self.revivals = 0
         self.recent_ids = b""
         self.pending: list[Event] | None = None  # buffered events (persisted by the worker)

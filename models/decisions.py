@@ -44,7 +44,8 @@ class Decision(NamedTuple):
     episode: int
     view: dict[str, Any]
     # How many times this episode a sign of life had taken the customer from lost back to
-    # at_risk when this decision was made (0 for the first at_risk and lost of an episode).
+    # at_risk when this decision was made. Earlier versions did that; this one never does,
+    # so it is 0 except in an episode carried over from such a version's record.
     revival: int = 0
 
     @property
