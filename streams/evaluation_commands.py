@@ -91,7 +91,8 @@ def _register_evaluate(commands: Any) -> None:
     evaluate.add_argument(
         "--fit-until",
         metavar="TIME",
-        help="RFC 3339: without a model, fit one on the events up to TIME (default: --cutoff)",
+        help="RFC 3339: without a model, fit one on the events up to TIME (default: "
+        "--score-from when given, else --cutoff)",
     )
     evaluate.set_defaults(run=run_evaluate)
 
@@ -165,7 +166,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         truth_handle = _open_for_reading(args.truth, stack)
         events_handle = _open_for_reading(args.events, stack)
         if model is None:
-            fit_until = parse_until(args.fit_until) if args.fit_until else cutoff
+            # A stream scored from --score-from is judged by a model that knew nothing of it.
+            default = score_from if score_from is not None else cutoff
+            fit_until = parse_until(args.fit_until) if args.fit_until else default
             inputs = [InputFile(args.events, events_handle)]
             model, _ = fit_events(inputs, fit_until, settings.detection)
             events_handle.seek(0)

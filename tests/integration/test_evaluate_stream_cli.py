@@ -9,6 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from models.parse import parse_time_argument
+
 METHODS = ("detector", "recency_90d", "own_interval_2x", "bg_nbd", "pareto_nbd")
 ORACLE_FIELDS = (
     b"observed_from",
@@ -58,6 +60,10 @@ def test_every_method_and_the_oracle_are_scored_in_the_window(
     stream = metrics["stream"]
     assert isinstance(stream, dict)
     assert stream["window"] == {"from": "2025-06-01T00:00:00Z", "to": "2025-11-01T00:00:00Z"}
+    # The detector's population model was fitted on what came before the scored window.
+    run = metrics["run"]
+    assert isinstance(run, dict)
+    assert run["model"]["fitted_until"] == parse_time_argument("2025-06-01T00:00:00Z")
     methods = metrics["methods"]
     assert isinstance(methods, dict)
     for key in METHODS:
