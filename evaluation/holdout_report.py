@@ -7,10 +7,7 @@ the precision and recall of the flags. The page is self-contained (PNG plots as 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,15 @@ import numpy as np
 from evaluation.evaluate import DETECTOR
 from evaluation.holdout import ORDER_GROUPS, HoldoutEvaluation
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
-from evaluation.report import metrics_json
+from evaluation.report import (
+    figure_png,
+    format_cell,
+    image_html,
+    methods_html,
+    metrics_json,
+    new_figure,
+    table_html,
+)
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -64,18 +69,12 @@ ROWS: tuple[tuple[str, Getter, str], ...] = (
 )
 
 
-def _format(value: Any, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return pattern.format(value)
-
-
 def table_rows(evaluation: HoldoutEvaluation) -> tuple[list[str], list[list[str]]]:
     """Column headers (method labels) and one row of formatted cells per metric."""
     methods = evaluation.metrics["methods"]
     headers = [m["label"] for m in methods.values()]
     rows = [
-        [label] + [_format(get(m), pattern) for m in methods.values()]
+        [label] + [format_cell(get(m), pattern) for m in methods.values()]
         for label, get, pattern in ROWS
     ]
     return headers, rows
@@ -127,14 +126,16 @@ def render_html(evaluation: HoldoutEvaluation) -> str:
         f"<p>{html.escape(headline(evaluation))}</p>"
         "<p>Label: no placed order in <code>(cutoff, cutoff + horizon]</code>, read from the "
         "events file itself.</p>",
-        "<h2>Metrics</h2>" + _table_html(["metric", *headers], rows),
+        "<h2>Metrics</h2>" + table_html(["metric", *headers], rows),
         "<h2>Matched operating points</h2>" + _matched_html(metrics),
         "<h2>By number of orders before the cutoff</h2>" + _groups_html(metrics),
-        "<h2>ROC curves</h2>" + _image(plot_roc(evaluation)),
+        "<h2>ROC curves</h2>" + image_html(plot_roc(evaluation)),
         "<h2>Precision and recall against the label</h2>"
-        + _image(plot_precision_recall(evaluation)),
-        "<h2>Calibration</h2>" + _image(plot_calibration(evaluation)) + _reliability_html(metrics),
-        "<h2>Methods</h2>" + _methods_html(metrics),
+        + image_html(plot_precision_recall(evaluation)),
+        "<h2>Calibration</h2>"
+        + image_html(plot_calibration(evaluation))
+        + _reliability_html(metrics),
+        "<h2>Methods</h2>" + methods_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",
     ]
     return (
@@ -145,23 +146,15 @@ def render_html(evaluation: HoldoutEvaluation) -> str:
     )
 
 
-def _table_html(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _matched_html(metrics: dict[str, Any]) -> str:
     methods = metrics["methods"]
     rows = [
         [
             methods[key]["label"],
-            _format(m["baseline_precision"], "{:.3f}"),
-            _format(m["baseline_recall"], "{:.3f}"),
-            _format(m["precision_at_recall"], "{:.3f}"),
-            _format(m["recall_at_precision"], "{:.3f}"),
+            format_cell(m["baseline_precision"], "{:.3f}"),
+            format_cell(m["baseline_recall"], "{:.3f}"),
+            format_cell(m["precision_at_recall"], "{:.3f}"),
+            format_cell(m["recall_at_precision"], "{:.3f}"),
             "yes" if m["dominated"] else "no",
         ]
         for key, m in methods[DETECTOR]["matched"].items()
@@ -174,7 +167,7 @@ def _matched_html(metrics: dict[str, Any]) -> str:
         "detector recall at its precision",
         "beaten on both",
     ]
-    return _table_html(headers, rows)
+    return table_html(headers, rows)
 
 
 def _groups_html(metrics: dict[str, Any]) -> str:
@@ -185,14 +178,14 @@ def _groups_html(metrics: dict[str, Any]) -> str:
         first = methods[DETECTOR]["by_orders"][name]
         label = f"{name} ({first['customers']:,}, no-order rate {first['no_order_rate']:.3f})"
         cells = [
-            f"{_format(m['by_orders'][name]['auc_no_order'], '{:.3f}')} / "
-            f"{_format(m['by_orders'][name]['lost_precision'], '{:.2f}')} / "
-            f"{_format(m['by_orders'][name]['lost_recall'], '{:.2f}')}"
+            f"{format_cell(m['by_orders'][name]['auc_no_order'], '{:.3f}')} / "
+            f"{format_cell(m['by_orders'][name]['lost_precision'], '{:.2f}')} / "
+            f"{format_cell(m['by_orders'][name]['lost_recall'], '{:.2f}')}"
             for m in methods.values()
         ]
         rows.append([label, *cells])
     note = "<p>Per cell: AUC / lost precision / lost recall within the group.</p>"
-    return note + _table_html(["orders (customers)", *[m["label"] for m in methods.values()]], rows)
+    return note + table_html(["orders (customers)", *[m["label"] for m in methods.values()]], rows)
 
 
 def _reliability_html(metrics: dict[str, Any]) -> str:
@@ -207,53 +200,21 @@ def _reliability_html(metrics: dict[str, Any]) -> str:
             ]
             parts.append(
                 f"<h3>{html.escape(m['label'])}, {title}</h3>"
-                + _table_html(["mean probability", "observed rate", "customers"], rows)
+                + table_html(["mean probability", "observed rate", "customers"], rows)
             )
     return "".join(parts)
-
-
-def _methods_html(metrics: dict[str, Any]) -> str:
-    items = "".join(
-        f"<li><b>{html.escape(m['label'])}</b>: {html.escape(m['description'])}</li>"
-        for m in metrics["methods"].values()
-    )
-    return f"<ul>{items}</ul>"
 
 
 def _run_text(metrics: dict[str, Any]) -> str:
     return metrics_json({"run": metrics["run"], "population": metrics["population"]}).decode()
 
 
-def _image(png: bytes) -> str:
-    return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-
-
 # --- plots -------------------------------------------------------------------------------------
-
-
-def _figure(columns: int) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(1, columns, figsize=(6.2 * columns, 4.6), squeeze=False)
-    return figure, axes[0]
-
-
-def _png(figure: Any) -> bytes:
-    from matplotlib import pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def plot_roc(evaluation: HoldoutEvaluation) -> bytes:
     label = evaluation.population.no_order
-    figure, (ax,) = _figure(1)
+    figure, (ax,) = new_figure(1)
     if label.any() and not label.all():
         for method in evaluation.methods:
             fpr, tpr, _ = roc_curve(label, method.score)
@@ -262,7 +223,7 @@ def plot_roc(evaluation: HoldoutEvaluation) -> bytes:
     ax.plot([0, 1], [0, 1], color="#bbb", lw=0.8, ls="--")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="no order in horizon")
     ax.legend(loc="lower right", fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _width(key: str) -> float:
@@ -275,7 +236,7 @@ def plot_precision_recall(evaluation: HoldoutEvaluation) -> bytes:
     label = evaluation.population.no_order
     thresholds = np.linspace(0.0, 1.0, 201)
     precision, recall = precision_recall_by_threshold(detector.score, label, thresholds)
-    figure, (ax,) = _figure(1)
+    figure, (ax,) = new_figure(1)
     ax.plot(recall, precision, color="#555", lw=1, label="risk >= threshold")
     for method in evaluation.methods:
         flags = evaluation.metrics["methods"][method.key]["lost"]
@@ -283,12 +244,12 @@ def plot_precision_recall(evaluation: HoldoutEvaluation) -> bytes:
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
     ax.set_title("against no order in the horizon")
     ax.legend(fontsize=8, loc="lower left")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def plot_calibration(evaluation: HoldoutEvaluation) -> bytes:
     """Mean probability against the observed no-order rate per decile."""
-    figure, (ax,) = _figure(1)
+    figure, (ax,) = new_figure(1)
     for method in evaluation.methods:
         block = evaluation.metrics["methods"][method.key]
         for name, data in (("", block["calibration"]), (" P(no order)", _p0(block, "calibration"))):
@@ -305,4 +266,4 @@ def plot_calibration(evaluation: HoldoutEvaluation) -> bytes:
     ax.set(xlabel="mean probability in the decile", ylabel="observed no-order rate")
     ax.set(xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)

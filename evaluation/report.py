@@ -52,7 +52,7 @@ def _get(metrics: dict[str, Any], key: str, inner: str) -> Any:
     return None if block is None else block[inner]
 
 
-def _format(value: Any, pattern: str) -> str:
+def format_cell(value: Any, pattern: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return pattern.format(value)
@@ -63,7 +63,7 @@ def table_rows(evaluation: Evaluation) -> tuple[list[str], list[list[str]]]:
     methods = evaluation.metrics["methods"]
     headers = [m["label"] for m in methods.values()]
     rows = [
-        [label] + [_format(get(m), pattern) for m in methods.values()]
+        [label] + [format_cell(get(m), pattern) for m in methods.values()]
         for label, get, pattern in ROWS
     ]
     return headers, rows
@@ -136,16 +136,16 @@ def render_html(evaluation: Evaluation) -> str:
     sections = [
         f"<h1>Churnwatch evaluation</h1><p>{html.escape(_headline(evaluation))}</p>",
         _bar_html(metrics["bar"]),
-        "<h2>Metrics</h2>" + _table_html(["metric", *headers], rows),
+        "<h2>Metrics</h2>" + table_html(["metric", *headers], rows),
         stream_html(metrics),
         "<h2>Matched operating points</h2>" + _matched_html(metrics),
         "<h2>Recall of <code>lost</code> by churn cause</h2>" + _cause_table(metrics),
-        "<h2>ROC curves</h2>" + _image(plot_roc(evaluation)),
+        "<h2>ROC curves</h2>" + image_html(plot_roc(evaluation)),
         "<h2>Precision and recall of <code>lost</code> by risk threshold</h2>"
-        + _image(plot_precision_recall(evaluation)),
-        "<h2>Delay from churn to <code>lost</code></h2>" + _image(plot_delays(evaluation)),
-        "<h2>Calibration</h2>" + _image(plot_calibration(evaluation)),
-        "<h2>Methods</h2>" + _methods_html(metrics),
+        + image_html(plot_precision_recall(evaluation)),
+        "<h2>Delay from churn to <code>lost</code></h2>" + image_html(plot_delays(evaluation)),
+        "<h2>Calibration</h2>" + image_html(plot_calibration(evaluation)),
+        "<h2>Methods</h2>" + methods_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",
     ]
     return (
@@ -156,7 +156,7 @@ def render_html(evaluation: Evaluation) -> str:
     )
 
 
-def _table_html(headers: list[str], rows: list[list[str]]) -> str:
+def table_html(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
@@ -183,10 +183,10 @@ def _matched_html(metrics: dict[str, Any]) -> str:
     rows = [
         [
             methods[key]["label"],
-            _format(m["baseline_precision"], "{:.3f}"),
-            _format(m["baseline_recall"], "{:.3f}"),
-            _format(m["precision_at_recall"], "{:.3f}"),
-            _format(m["recall_at_precision"], "{:.3f}"),
+            format_cell(m["baseline_precision"], "{:.3f}"),
+            format_cell(m["baseline_recall"], "{:.3f}"),
+            format_cell(m["precision_at_recall"], "{:.3f}"),
+            format_cell(m["recall_at_precision"], "{:.3f}"),
             "yes" if m["dominated"] else "no",
         ]
         for key, m in methods[DETECTOR]["matched"].items()
@@ -203,7 +203,7 @@ def _matched_html(metrics: dict[str, Any]) -> str:
         "<p>Over every threshold on the detector's risk: the best precision reaching at least "
         "the baseline's recall, and the best recall reaching at least its precision.</p>"
     )
-    return note + _table_html(headers, rows)
+    return note + table_html(headers, rows)
 
 
 def _cause_table(metrics: dict[str, Any]) -> str:
@@ -212,15 +212,15 @@ def _cause_table(metrics: dict[str, Any]) -> str:
     rows = [
         [f"{cause} ({n:,})"]
         + [
-            _format(m["recall_by_cause"]["lost"][cause]["recall"], "{:.3f}")
+            format_cell(m["recall_by_cause"]["lost"][cause]["recall"], "{:.3f}")
             for m in methods.values()
         ]
         for cause, n in support.items()
     ]
-    return _table_html(["cause (churners)", *[m["label"] for m in methods.values()]], rows)
+    return table_html(["cause (churners)", *[m["label"] for m in methods.values()]], rows)
 
 
-def _methods_html(metrics: dict[str, Any]) -> str:
+def methods_html(metrics: dict[str, Any]) -> str:
     items = "".join(
         f"<li><b>{html.escape(m['label'])}</b>: {html.escape(m['description'])}</li>"
         for m in metrics["methods"].values()
@@ -238,14 +238,14 @@ def _run_text(metrics: dict[str, Any]) -> str:
     ).decode()
 
 
-def _image(png: bytes) -> str:
+def image_html(png: bytes) -> str:
     return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
 # --- plots -------------------------------------------------------------------------------------
 
 
-def _figure(columns: int) -> tuple[Any, Any]:
+def new_figure(columns: int) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,7 +255,7 @@ def _figure(columns: int) -> tuple[Any, Any]:
     return figure, axes[0]
 
 
-def _png(figure: Any) -> bytes:
+def figure_png(figure: Any) -> bytes:
     from matplotlib import pyplot as plt
 
     buffer = io.BytesIO()
@@ -267,7 +267,7 @@ def _png(figure: Any) -> bytes:
 
 def plot_roc(evaluation: Evaluation) -> bytes:
     population = evaluation.population
-    figure, axes = _figure(2)
+    figure, axes = new_figure(2)
     labels = (("churned by the cutoff", population.churned), ("no order in horizon", None))
     for ax, (title, truth) in zip(axes, labels, strict=True):
         y = population.no_order if truth is None else truth
@@ -282,7 +282,7 @@ def plot_roc(evaluation: Evaluation) -> bytes:
         ax.plot([0, 1], [0, 1], color="#bbb", lw=0.8, ls="--")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
         ax.legend(loc="lower right", fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _width(method: Method) -> float:
@@ -297,7 +297,7 @@ def plot_precision_recall(evaluation: Evaluation) -> bytes:
     precision, recall = precision_recall_by_threshold(
         detector.score, population.churned, thresholds
     )
-    figure, (left, right) = _figure(2)
+    figure, (left, right) = new_figure(2)
     left.plot(thresholds, precision, label="precision")
     left.plot(thresholds, recall, label="recall")
     left.axvline(policy.lost_risk, color="#a11", lw=0.8, ls="--", label="lost_risk")
@@ -312,14 +312,14 @@ def plot_precision_recall(evaluation: Evaluation) -> bytes:
     right.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
     right.set_title("flags at the cutoff")
     right.legend(fontsize=8, loc="lower left")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def plot_delays(evaluation: Evaluation) -> bytes:
     """Histogram of churn-to-lost delays in own intervals (and days), per method."""
     population = evaluation.population
     churned = population.churned
-    figure, (left, right) = _figure(2)
+    figure, (left, right) = new_figure(2)
     for method in evaluation.methods:
         lost_at = evaluation.timings[method.key].first_lost
         delay = (lost_at - population.churned_at)[churned]
@@ -336,12 +336,12 @@ def plot_delays(evaluation: Evaluation) -> bytes:
     left.set(xlabel="delay (own mean intervals, clipped to [-1, 8])", ylabel="churners")
     right.set(xlabel="delay (days, clipped to [-30, 300])", ylabel="churners")
     left.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def plot_calibration(evaluation: Evaluation) -> bytes:
     """Mean score against the observed rate per decile, for the probabilistic methods."""
-    figure, axes = _figure(2)
+    figure, axes = new_figure(2)
     for ax, name, title in zip(
         axes, ("churned", "no_order"), ("churned by the cutoff", "no order in horizon"), strict=True
     ):
@@ -361,4 +361,4 @@ def plot_calibration(evaluation: Evaluation) -> bytes:
         ax.set(xlabel="mean score in the decile", ylabel="observed rate", title=title)
         ax.set(xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
