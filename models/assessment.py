@@ -226,12 +226,8 @@ def no_order_within(
     if last is None or state.first_order_at is None:
         return 1.0
     gone_now = risk_at(state, t, policy, model)
-    silence = silence_of(state, policy, model)
-    gone, log_alive = silence.parts(t - last)
-    later_gone, later_log_alive = silence.parts(t - last + horizon)
-    alive = math.exp(log_alive)
-    stay = (later_gone + math.exp(later_log_alive) - gone) / alive if alive > 0.0 else 1.0
-    return gone_now + (1.0 - gone_now) * min(max(stay, 0.0), 1.0)
+    stay = silence_of(state, policy, model).stays_silent(t - last, horizon)
+    return gone_now + (1.0 - gone_now) * stay
 
 
 def _crossing_time(

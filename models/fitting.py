@@ -279,15 +279,12 @@ def outcome_of(
         return None
     silence = silence_of(state, policy, model, predict(state.intervals, model, policy))
     s = at - last
-    gone, log_alive = silence.parts(s)
-    later_gone, later_log_alive = silence.parts(s + horizon)
-    alive = math.exp(log_alive)
-    if alive <= 0.0 or gone <= 0.0:
+    log_odds = silence.log_odds(s)
+    if not math.isfinite(log_odds):
         return None
-    stay = (later_gone + math.exp(later_log_alive) - gone) / alive
-    log_odds = math.log(gone) - log_alive + math.log(email_silence_odds(state, policy))
+    log_odds += math.log(email_silence_odds(state, policy))
     signals = evidence_at(state, at, policy)
-    return Outcome(log_odds, min(max(stay, 0.0), 1.0), signals, ordered)
+    return Outcome(log_odds, silence.stays_silent(s, horizon), signals, ordered)
 
 
 def fit_evidence(

@@ -127,6 +127,17 @@ class Silence:
             gone += width * total
         return gone, log_ratio + log_stayed
 
+    def stays_silent(self, s: float, horizon: float) -> float:
+        """P(no order in the ``horizon`` seconds after ``s`` | still a customer at ``s``):
+        the no-order probability grows by ``gone`` only, as ``alive`` shrinks."""
+        gone, log_alive = self.parts(s)
+        alive = math.exp(log_alive)
+        if alive <= 0.0:
+            return 1.0
+        later_gone, later_log_alive = self.parts(s + horizon)
+        stay = (later_gone + math.exp(later_log_alive) - gone) / alive
+        return min(max(stay, 0.0), 1.0)
+
     def log_odds(self, s: float) -> float:
         """log(gone / alive) after ``s`` seconds of silence since the last order."""
         gone, log_alive = self.parts(s)
