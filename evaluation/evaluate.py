@@ -313,15 +313,7 @@ def own_interval_method(population: Population, gaps: Gaps, multiple: float) -> 
 def btyd_method(population: Population, gaps: Gaps, spec: EvaluationSpec, which: str) -> Method:
     """BG/NBD or Pareto/NBD fitted on the calibration period; score = 1 - P(alive)."""
     x, t_x, age = population.rfm()
-    sample = fit_sample(population.size, BTYD_FIT_CUSTOMERS)
-    started = time.perf_counter()
-    model: baselines.BGNBD | baselines.ParetoNBD
-    if which == "bg_nbd":
-        model, label = baselines.fit_bgnbd(x[sample], t_x[sample], age[sample]), "BG/NBD"
-    else:
-        model = baselines.fit_pareto_nbd(x[sample], t_x[sample], age[sample])
-        label = "Pareto/NBD"
-    fit_seconds = time.perf_counter() - started
+    model, label, _, fit_seconds = fit_btyd(population, which, BTYD_FIT_CUSTOMERS)
     p_alive = model.p_alive(x, t_x, age)
     expected = model.expected_purchases(spec.horizon_days, x, t_x, age)
     threshold = spec.p_alive_threshold
@@ -339,6 +331,23 @@ def btyd_method(population: Population, gaps: Gaps, spec: EvaluationSpec, which:
         horizon_score=np.asarray(-expected, dtype=np.float64),
         params=params,
     )
+
+
+def fit_btyd(
+    population: Population, which: str, limit: int
+) -> tuple[baselines.BGNBD | baselines.ParetoNBD, str, int, float]:
+    """BG/NBD (``which`` = "bg_nbd") or Pareto/NBD fitted on at most ``limit`` customers'
+    orders: the model, its label, the sample size and the seconds the fit took."""
+    x, t_x, age = population.rfm()
+    sample = fit_sample(population.size, limit)
+    started = time.perf_counter()
+    model: baselines.BGNBD | baselines.ParetoNBD
+    if which == "bg_nbd":
+        model, label = baselines.fit_bgnbd(x[sample], t_x[sample], age[sample]), "BG/NBD"
+    else:
+        model = baselines.fit_pareto_nbd(x[sample], t_x[sample], age[sample])
+        label = "Pareto/NBD"
+    return model, label, sample.size, time.perf_counter() - started
 
 
 def fit_sample(size: int, limit: int) -> IntArray:

@@ -40,7 +40,7 @@ from evaluation.evaluate import (
     EvaluationSpec,
     Method,
     detector_method,
-    fit_sample,
+    fit_btyd,
     run_detector,
 )
 from evaluation.inputs import DAY, InputError, OrderLog
@@ -183,15 +183,7 @@ def btyd_method(
 ) -> tuple[Method, FloatArray]:
     """BG/NBD or Pareto/NBD fitted on the orders up to the cutoff; score = 1 - P(alive)."""
     x, t_x, age = population.rfm()
-    sample = fit_sample(population.size, HOLDOUT_FIT_CUSTOMERS)
-    started = time.perf_counter()
-    model: baselines.BGNBD | baselines.ParetoNBD
-    if which == "bg_nbd":
-        model, label = baselines.fit_bgnbd(x[sample], t_x[sample], age[sample]), "BG/NBD"
-    else:
-        model = baselines.fit_pareto_nbd(x[sample], t_x[sample], age[sample])
-        label = "Pareto/NBD"
-    fit_seconds = time.perf_counter() - started
+    model, label, sample_size, fit_seconds = fit_btyd(population, which, HOLDOUT_FIT_CUSTOMERS)
     p_alive = model.p_alive(x, t_x, age)
     expected = model.expected_purchases(spec.horizon_days, x, t_x, age)
     threshold = spec.p_alive_threshold
@@ -199,7 +191,7 @@ def btyd_method(
         key=which,
         label=label,
         description=f"{label} by maximum likelihood on the orders up to the cutoff "
-        f"({sample.size:,} customers); flag: P(alive) < {threshold:g}; score = 1 - P(alive)",
+        f"({sample_size:,} customers); flag: P(alive) < {threshold:g}; score = 1 - P(alive)",
         score=np.asarray(1.0 - p_alive, dtype=np.float64),
         lost=np.asarray(p_alive < threshold, dtype=np.bool_),
         at_risk=None,
