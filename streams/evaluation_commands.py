@@ -138,8 +138,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from evaluation.inputs import InputError, read_truth
     from evaluation.report import render_table, write_report
     from models.parse import parse_time_argument
-    from streams.cli import parse_until
-    from streams.fit_command import fit_events
     from streams.model_file import load_model
     from streams.replay import InputFile
 
@@ -160,18 +158,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         spec = EvaluationSpec(cutoff=cutoff, horizon_days=args.horizon, score_from=score_from)
     except ValueError as exc:
         raise UsageError(f"--horizon: {exc}") from None
-    report_dir = _report_directory(args.report)
+    report_dir = report_directory(args.report)
     model = load_model(args.model or settings.model)
     with contextlib.ExitStack() as stack:
-        truth_handle = _open_for_reading(args.truth, stack)
-        events_handle = _open_for_reading(args.events, stack)
+        truth_handle = open_for_reading(args.truth, stack)
+        events_handle = open_for_reading(args.events, stack)
         if model is None:
             # A stream scored from --score-from is judged by a model that knew nothing of it.
             default = score_from if score_from is not None else cutoff
-            fit_until = parse_until(args.fit_until) if args.fit_until else default
-            inputs = [InputFile(args.events, events_handle)]
-            model, _ = fit_events(inputs, fit_until, settings.detection)
-            events_handle.seek(0)
+            model = fit_model(args, settings, events_handle, default)
         try:
             truth = read_truth(truth_handle, args.truth)
             evaluation = evaluate(
@@ -184,13 +179,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         except InputError as exc:
             raise UsageError(str(exc)) from None
+    return present(evaluation, render_table(evaluation), write_report, report_dir)
+
+
+def fit_model(
+    args: argparse.Namespace, settings: Any, events_handle: Any, default_until: float
+) -> Any:
+    """The population model fitted on the events up to ``--fit-until`` (default
+    ``default_until``), leaving the events file at its start for the evaluation."""
+    from streams.cli import parse_until
+    from streams.fit_command import fit_events
+    from streams.replay import InputFile
+
+    until = parse_until(args.fit_until) if args.fit_until else default_until
+    model, _ = fit_events([InputFile(args.events, events_handle)], until, settings.detection)
+    events_handle.seek(0)
+    return model
+
+
+def present(evaluation: Any, table: str, write_report: Any, report_dir: Path | None) -> int:
+    """Print an evaluation's table (and a warning for an incomplete horizon) and write its
+    report; the exit status."""
     if not evaluation.metrics["run"]["horizon_complete"]:
         print(
             "churnwatch: warning: the events end before cutoff + horizon; "
             "the no-order label counts unobserved days as no order",
             file=sys.stderr,
         )
-    print(render_table(evaluation))
+    print(table)
     if report_dir is not None:
         write_report(evaluation, report_dir)
         print(f"report: {report_dir / 'index.html'}", file=sys.stderr)
@@ -210,7 +226,7 @@ def _require_eval_extra(command: str) -> None:
         )
 
 
-def _report_directory(value: str | None) -> Path | None:
+def report_directory(value: str | None) -> Path | None:
     if value is None:
         return None
     path = Path(value)
@@ -223,7 +239,7 @@ def _report_directory(value: str | None) -> Path | None:
     return path
 
 
-def _open_for_reading(path: str, stack: contextlib.ExitStack) -> Any:
+def open_for_reading(path: str, stack: contextlib.ExitStack) -> Any:
     if Path(path).is_dir():
         raise UsageError(f"cannot read {path}: it is a directory")
     try:
