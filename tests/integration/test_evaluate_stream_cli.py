@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
 from models.parse import parse_time_argument
+from tests.integration.test_evaluate_cli import churnwatch
 
 METHODS = ("detector", "recency_90d", "own_interval_2x", "bg_nbd", "pareto_nbd")
 ORACLE_FIELDS = (
@@ -18,16 +17,6 @@ ORACLE_FIELDS = (
     b"hazard_ratio_after_resolution",
     b"complaint_resolved_at",
 )
-
-
-def churnwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
