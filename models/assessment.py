@@ -131,16 +131,16 @@ def email_silence_odds_ahead(
     )
 
 
-def evidence_odds(
-    state: CustomerState,
-    t: float,
-    policy: Policy,
-    model: PopulationModel,
-    email_odds: float | None = None,
-) -> float:
+def evidence_odds(state: CustomerState, t: float, policy: Policy, model: PopulationModel) -> float:
     """Likelihood ratio (left : still buying) of everything known at ``t`` but the silence
-    itself (``email_odds``: the unanswered mail's ratio, if already known)."""
-    odds = email_silence_odds(state, policy) if email_odds is None else email_odds
+    itself: the unanswered mail and the other signals."""
+    return email_silence_odds(state, policy) * signal_odds(state, t, policy, model)
+
+
+def signal_odds(state: CustomerState, t: float, policy: Policy, model: PopulationModel) -> float:
+    """Likelihood ratio of the signals other than silence and unanswered mail, with the
+    population model's weights."""
+    odds = 1.0
     complaint, unsubscribed, calls, declining, inquiry = evidence_at(state, t, policy)
     if complaint:
         odds *= model.complaint_odds
@@ -323,8 +323,9 @@ def plan_ahead(
     if state.last_order_at is not None and state.first_order_at is not None:
         silence = silence_of(state, policy, model)
         exact_lr, most_lr = email_silence_odds_ahead(state, policy, mails)
+        signals = signal_odds(state, t, policy, model)
         if mails > 0:
-            most = evidence_odds(state, t, policy, model, most_lr)
+            most = most_lr * signals
             # Lower bounds of the crossings under the largest odds.
             most_lost = _crossing_time(state, silence, most, policy.lost_risk, before=True)
             if target == ACTIVE:
@@ -337,7 +338,7 @@ def plan_ahead(
             bound -= _AHEAD_MARGIN
             if t < bound:
                 return target, min(wake, bound), covers + mails
-        odds = evidence_odds(state, t, policy, model, exact_lr)
+        odds = exact_lr * signals
         lost_at = _crossing_time(state, silence, odds, policy.lost_risk)
         if target == ACTIVE:
             # Never later than lost: a customer whose silence is decisive before it stops
