@@ -198,7 +198,7 @@ def evaluate(
     timings = {m.key: timing_of(m, population) for m in methods}
     exposure = exposure_months(population)
     results = {m.key: method_metrics(m, population, timings[m.key], exposure) for m in methods}
-    results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
+    results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population.churned)
     stream = judge_stream(methods, population, run.orders, truth, spec, policy)
     for key, block in stream.methods.items():
         results[key]["stream"] = block
@@ -522,17 +522,16 @@ def calibration(method: Method, population: Population) -> dict[str, Any]:
 
 
 def matched_operating_points(
-    detector: Method, results: dict[str, dict[str, Any]], population: Population
+    detector: Method, results: dict[str, dict[str, Any]], labels: BoolArray
 ) -> dict[str, dict[str, Any]]:
     """For each baseline's flag: the detector's best precision at (at least) its recall and
-    best recall at (at least) its precision, over every threshold on ``risk``.
+    best recall at (at least) its precision, over every threshold on ``risk``, against
+    ``labels`` (churned with truth; no order in the horizon without).
 
     ``dominated`` says some risk threshold is at least as good on both at once.
     """
     thresholds = np.unique(detector.score)
-    precision, recall = precision_recall_by_threshold(
-        detector.score, population.churned, thresholds
-    )
+    precision, recall = precision_recall_by_threshold(detector.score, labels, thresholds)
     precision = np.nan_to_num(precision, nan=0.0)
     out: dict[str, dict[str, Any]] = {}
     for key, result in results.items():

@@ -41,13 +41,13 @@ from evaluation.evaluate import (
     Method,
     detector_method,
     fit_btyd,
+    matched_operating_points,
     run_detector,
 )
 from evaluation.inputs import DAY, InputError, OrderLog
 from evaluation.metrics import (
     calibration_by_decile,
     precision_recall,
-    precision_recall_by_threshold,
     roc_auc,
 )
 from evaluation.population import BoolArray, FloatArray, Population
@@ -106,7 +106,9 @@ def evaluate_holdout(
     method, p_no_order[CNBD] = cnbd_method(population, spec)
     methods.append(method)
     results = {m.key: method_metrics(m, population, p_no_order.get(m.key)) for m in methods}
-    results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, population)
+    results[DETECTOR]["matched"] = matched_operating_points(
+        methods[0], results, population.no_order
+    )
     metrics = {
         "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population),
@@ -341,35 +343,6 @@ def by_orders(method: Method, population: Population) -> dict[str, Any]:
             "lost_flagged": int(method.lost[member].sum()),
             "lost_precision": precision,
             "lost_recall": recall,
-        }
-    return out
-
-
-def matched_operating_points(
-    detector: Method, results: dict[str, dict[str, Any]], population: Population
-) -> dict[str, dict[str, Any]]:
-    """For each baseline's flag: the detector's best precision at (at least) its recall, and
-    best recall at (at least) its precision, over every threshold on ``risk``; against the
-    no-order label."""
-    thresholds = np.unique(detector.score)
-    precision, recall = precision_recall_by_threshold(
-        detector.score, population.no_order, thresholds
-    )
-    precision = np.nan_to_num(precision, nan=0.0)
-    out: dict[str, dict[str, Any]] = {}
-    for key, result in results.items():
-        if key == DETECTOR:
-            continue
-        p_b, r_b = result["lost"]["precision"], result["lost"]["recall"]
-        at_recall = precision[recall >= r_b]
-        at_precision = recall[precision >= p_b]
-        best_precision = float(at_recall.max()) if at_recall.size else float("nan")
-        out[key] = {
-            "baseline_precision": p_b,
-            "baseline_recall": r_b,
-            "precision_at_recall": best_precision,
-            "recall_at_precision": float(at_precision.max()) if at_precision.size else math.nan,
-            "dominated": bool(best_precision >= p_b),
         }
     return out
 

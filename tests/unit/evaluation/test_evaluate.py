@@ -94,7 +94,7 @@ def test_matched_operating_points_find_the_best_risk_threshold() -> None:
         "base": {"lost": {"precision": 0.6, "recall": 1.0}},
         "sharp": {"lost": {"precision": 1.0, "recall": 1.0}},
     }
-    matched = matched_operating_points(detector, results, pop)
+    matched = matched_operating_points(detector, results, pop.churned)
     # Recall 1 needs risk >= 0.3: 3 churners of 4 flagged -> precision 0.75 >= 0.6.
     assert matched["base"]["precision_at_recall"] == pytest.approx(0.75)
     assert matched["base"]["dominated"] is True
@@ -201,7 +201,7 @@ def _tiny_evaluation() -> Evaluation:
     ]
     timings = {m.key: Timing(np.full(5, np.nan), np.full(5, np.nan)) for m in methods}
     results = {m.key: method_metrics(m, pop, timings[m.key], 10.0) for m in methods}
-    results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, pop)
+    results[DETECTOR]["matched"] = matched_operating_points(methods[0], results, pop.churned)
     metrics = {
         "run": {"cutoff": "2025-04-11T00:00:00Z", "horizon_days": 30.0, "policy": {}},
         "population": {"evaluated": 5, "churned_by_cutoff": 2, "no_order_in_horizon": 2},
