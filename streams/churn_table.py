@@ -1,0 +1,59 @@
+"""The churn-rate table (:mod:`models.churn_rate`) as text and as JSON, for every command
+that reports it (``replay --churn-rate``, ``evaluate`` in both modes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from models.churn_rate import MonthRow
+
+HEADERS = (
+    "month",
+    "segment",
+    "active at start",
+    "lost at start",
+    "new",
+    "lost",
+    "recovered",
+    "churn rate",
+    "recovery rate",
+)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
+def cells(row: MonthRow) -> list[str]:
+    """One row's cells, in :data:`HEADERS` order."""
+    return [
+        row.month,
+        row.segment,
+        f"{row.active_at_start:,}",
+        f"{row.lost_at_start:,}",
+        f"{row.new:,}",
+        f"{row.lost:,}",
+        f"{row.recovered:,}",
+        _percent(row.churn_rate),
+        _percent(row.recovery_rate),
+    ]
+
+
+def render(rows: Sequence[MonthRow]) -> str:
+    """A fixed-width text table with a title line (month and segment left-aligned)."""
+    table = [list(HEADERS), *(cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+    lines = ["churn rate by month (UTC, event time) and segment"]
+    for line in table:
+        padded = [
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def as_json(rows: Sequence[MonthRow]) -> list[dict[str, Any]]:
+    """The rows as JSON-able objects (the same keys in every output)."""
+    return [row.as_dict() for row in rows]
