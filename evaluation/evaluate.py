@@ -54,10 +54,12 @@ from evaluation.population import (
 )
 from evaluation.stream import StreamResults, Window, default_window_start, score_methods
 from models.assessment import no_order_within
+from models.churn_rate import ChurnLedger, MonthRow
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
 from models.population import PopulationModel
+from streams import churn_table
 from streams.progress import Progress
 from streams.replay import InputFile, ReplaySummary, replay
 
@@ -136,6 +138,8 @@ class DetectorRun:
     summary: ReplaySummary
     # P(no order within the horizon after the cutoff), from the same model as the risk.
     no_order: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The monthly churn and recovery rates per segment, up to the cutoff (models.churn_rate).
+    churn_rate: list[MonthRow] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,7 @@ def run_detector(
             decisions.append((decision.customer_id, decision.kind, decision.at))
 
     engine = Engine(policy, model)
+    engine.ledger = ChurnLedger(policy)
     summary = replay(tapped, engine, keep, lambda _: None, until=spec.cutoff, progress=progress)
     status: dict[str, str] = {}
     risk: dict[str, float] = {}
@@ -177,7 +182,8 @@ def run_detector(
         cid: no_order_within(state, spec.cutoff, horizon, engine.policy, engine.model)
         for cid, state in engine.customers.items()
     }
-    return DetectorRun(status, risk, decisions, log, summary, no_order)
+    churn_rate = engine.ledger.rows(totals=True)
+    return DetectorRun(status, risk, decisions, log, summary, no_order, churn_rate)
 
 
 def evaluate(
@@ -208,6 +214,7 @@ def evaluate(
         "methods": results,
         "bar": bar_check(results) | {"stream": stream.bar},
         "stream": stream.section,
+        "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return Evaluation(metrics, population, methods, timings, policy)
 

@@ -53,6 +53,7 @@ from evaluation.metrics import (
 from evaluation.population import BoolArray, FloatArray, Population
 from models.policy import Policy
 from models.population import PopulationModel
+from streams import churn_table
 from streams.progress import Progress
 from streams.replay import InputFile
 
@@ -113,6 +114,7 @@ def evaluate_holdout(
         "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population),
         "methods": results,
+        "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return HoldoutEvaluation(metrics, population, methods, p_no_order, policy)
 

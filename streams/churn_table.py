@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from models.churn_rate import MonthRow
+from models.churn_rate import MEASURES, MonthRow
 
 HEADERS = (
     "month",
@@ -57,3 +57,11 @@ def render(rows: Sequence[MonthRow]) -> str:
 def as_json(rows: Sequence[MonthRow]) -> list[dict[str, Any]]:
     """The rows as JSON-able objects (the same keys in every output)."""
     return [row.as_dict() for row in rows]
+
+
+def from_json(rows: Sequence[dict[str, Any]]) -> list[MonthRow]:
+    """Inverse of :func:`as_json` (the rates follow from the counts)."""
+    return [
+        MonthRow(row["month"], row["segment"], *(int(row[name]) for name in MEASURES))
+        for row in rows
+    ]
