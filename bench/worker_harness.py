@@ -8,6 +8,7 @@ processes, produces files, and reads topics back; every wait polls against a dea
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,11 +28,14 @@ from typing import Any, TypeVar
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
+from models.churn_rate import ALL_SEGMENTS, MEASURES
 from models.customer import CustomerState, to_record
 from models.engine import Engine
 from models.policy import Policy
 from streams.kafka.wire import is_partition_key
+from streams.metrics import CHURN_RATE_GAUGES
 from streams.replay import InputFile, replay
 
 REPO = Path(__file__).resolve().parents[1]
@@ -353,6 +358,53 @@ def state_differences(table: dict[bytes, bytes], expected: dict[bytes, list[Any]
                 name = CustomerState.__slots__[index]
                 problems.append(f"{key.decode()}.{name}: table {a!r}, replay {b!r}")
     return problems
+
+
+ChurnTable = dict[tuple[str, str, str], float]  # (month, segment, measure) -> count
+
+
+def replay_churn_rate(d: Deployment, events: Path) -> ChurnTable:
+    """``churnwatch replay --churn-rate`` with the deployment's settings, per segment."""
+    path = d.workdir / f"{d.prefix}-churn-rate.jsonl"
+    d.churnwatch("replay", str(events), "--output", os.devnull, "--churn-rate", str(path))
+    rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return {
+        (row["month"], row["segment"], measure): float(row[measure])
+        for row in rows
+        if row["segment"] != ALL_SEGMENTS
+        for measure in MEASURES
+    }
+
+
+def served_churn_rate(port: int) -> ChurnTable:
+    """The worker's churn-rate gauges, from its ``/metrics`` page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    measure_of = {f"churnwatch_{name}": m for m, (name, _) in CHURN_RATE_GAUGES.items()}
+    return {
+        (sample.labels["month"], sample.labels["segment"], measure_of[sample.name]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in measure_of
+    }
+
+
+def assert_churn_rate_served(d: Deployment, events: Path, worker: Worker) -> None:
+    """The churn-rate gauges ``worker`` serves (every partition of the deployment) are the
+    table ``churnwatch replay --churn-rate`` writes for ``events`` (polled for 30 s: the
+    gauges follow the commits)."""
+    table = replay_churn_rate(d, events)
+    assert sum(n for (_, _, measure), n in table.items() if measure == "lost") > 10
+    assert sum(n for (_, _, measure), n in table.items() if measure == "recovered") > 0
+    served: list[ChurnTable] = [{}]
+
+    def gauges_match() -> bool:
+        served[0] = served_churn_rate(worker.web_port)
+        return served[0] == table
+
+    with contextlib.suppress(TimeoutError):  # the assertion below shows the difference
+        wait_for("the churn-rate gauges to show replay's table", gauges_match, timeout=30)
+    assert served[0] == table
 
 
 def simulate(workdir: Path, customers: int, days: int, seed: int = 7) -> Path:
