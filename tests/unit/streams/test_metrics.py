@@ -543,6 +543,11 @@ def test_dashboard_shows_what_operators_need() -> None:
         "churnwatch_customers_tracked",
         "churnwatch_events_rejected_total",  # dead letters
         "churnwatch_watermark_timestamp_seconds",
+        "churnwatch_customers_active_at_month_start",  # churn and recovery rate by segment
+        "churnwatch_customers_lost_at_month_start",
+        "churnwatch_customers_acquired_in_month",
+        "churnwatch_customers_lost_in_month",
+        "churnwatch_customers_recovered_in_month",
     ):
         assert needed in queries, needed
     datasource = (
