@@ -290,16 +290,20 @@ class Engine:
         state.sd = rhythm.sd
 
     def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
-        return Decision(
+        view = customer_view(state, at, self.policy, self.model)
+        decision = Decision(
             kind=kind,
             customer_id=state.customer_id,
             at=at,
             status=STATUS_NAMES[state.status],
             previous_status=STATUS_NAMES[previous],
             episode=state.episode,
-            view=customer_view(state, at, self.policy, self.model),
+            view=view,
             revival=state.revivals,
+            previous_action=state.last_action,
         )
+        state.last_action = view["suggested_action"]  # None once recovered
+        return decision
 
     def _wake_entry(self, due: float, customer_id: str) -> tuple[Any, ...]:
         self._seq += 1
