@@ -113,6 +113,7 @@ def evaluate_holdout(
         "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population),
         "methods": results,
+        "value": run.value,
     }
     return HoldoutEvaluation(metrics, population, methods, p_no_order, policy)
 

@@ -26,6 +26,7 @@ from evaluation.report import (
     new_figure,
     table_html,
 )
+from evaluation.value_report import render_value_table, value_html
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -98,7 +99,7 @@ def render_table(evaluation: HoldoutEvaluation) -> str:
     first = max(len(r[0]) for r in rows) + 2
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
-    return "\n".join([headline(evaluation), *lines])
+    return "\n".join([headline(evaluation), *lines, render_value_table(evaluation.metrics)])
 
 
 def write_report(evaluation: HoldoutEvaluation, directory: Path) -> None:
@@ -135,6 +136,7 @@ def render_html(evaluation: HoldoutEvaluation) -> str:
         "<h2>Calibration</h2>"
         + image_html(plot_calibration(evaluation))
         + _reliability_html(metrics),
+        value_html(metrics),
         "<h2>Methods</h2>" + methods_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",
     ]
