@@ -20,8 +20,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from bench.worker_harness import Deployment, Worker, deployment, simulate, wait_for
 from streams.kafka.web import key_partition
+from tests.integration.harness import Deployment, Worker, deployment, simulate, wait_for
 from tests.schemas import validator
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

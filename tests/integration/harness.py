@@ -1,4 +1,7 @@
-"""Running real workers against a real broker, for the integration tests and the benchmark.
+"""Running real workers against a real broker: the worker tests' harness.
+
+The worker benchmarks (``bench/worker_throughput.py``, ``bench/failover.py``) use it too;
+they run from the checkout (``python -m bench.NAME``), where ``tests`` is importable.
 
 A :class:`Deployment` is one isolated Churnwatch installation on a broker: its own app id
 (consumer group, transactional ids, changelog) and topic names under a unique prefix, so
@@ -33,7 +36,7 @@ from models.policy import Policy
 from streams.kafka.wire import is_partition_key
 from streams.replay import InputFile, replay
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
