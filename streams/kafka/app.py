@@ -3,7 +3,7 @@
 Nothing here runs at import time; :func:`build_app` wires, from one :class:`Settings`:
 
 * the app (consumer group and transactional ids = ``app_id``), tuned per the measurements
-  in docs/worker.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
+  in docs/performance.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
 * the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
 * the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
   the batch drain (:mod:`streams.kafka.drain`) hands to the partition workers;

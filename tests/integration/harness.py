@@ -69,8 +69,9 @@ class StalledError(Exception):
     """The workers stopped committing progress although input remains."""
 
 
-# (customer, CloudEvent type, episode, CloudEvent id): a customer who steps back from lost
-# on a sign of life can get a second at_risk or lost in one episode, told apart by the id.
+# (customer, CloudEvent type, episode, CloudEvent id). An episode holds at most one decision
+# of each type, so the first three identify a decision; the id is compared too, as
+# subscribers deduplicate by it.
 DecisionKey = tuple[str, str, int, str]
 
 
