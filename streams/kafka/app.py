@@ -35,6 +35,7 @@ from streams.kafka.partition import Limits, PartitionWorker, Routes
 from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
+from streams.kafka.web import web_application_options
 from streams.model_file import load_model
 
 TABLE_NAME = "customers"
@@ -152,6 +153,7 @@ def build_app(settings: Settings) -> DetectorApp:
         web_port=settings.web_port,
         canonical_url=settings.canonical_url(),
         web_tables_enabled=False,  # raw table values by key, no access control
+        web_application_options=web_application_options(),
         broker_credentials=faust_credentials(settings),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
