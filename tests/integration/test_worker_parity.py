@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import deployment, replay_decisions, simulate
+from tests.integration.harness import deployment, replay_decisions, simulate
 from tests.integration.test_replay_cli import churnwatch
 
 pytestmark = pytest.mark.kafka

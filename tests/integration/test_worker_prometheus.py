@@ -26,7 +26,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import Deployment, deployment, free_port, simulate, wait_for
+from tests.integration.harness import Deployment, deployment, free_port, simulate, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
