@@ -3,7 +3,8 @@
 Time is event time only. ``process(event)`` files an event; ``advance(to)`` declares
 that no event older than ``to`` will come. Both move the *watermark* (the newest event
 time seen minus the allowed lateness, or ``to``) and then work off, in strict time order,
-everything due up to it from one heap: buffered events and customers' wake-up times.
+everything due up to it from three queues (below), in one strict order: buffered events
+and customers' wake-up times.
 Processing strictly in ``(time, events-before-wake-ups, customer, kind, event_id)`` order
 makes the outcome independent of arrival order within the lateness, and advancing costs
 O(due · log n), never a scan of all customers.
