@@ -22,8 +22,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.worker_harness import REPO, Deployment, Worker, simulate, wait_for
 from config.settings import Settings
+from tests.integration.harness import REPO, Deployment, Worker, simulate, wait_for
 
 DEFAULT_SESSION_TIMEOUT: float = Settings.model_fields["session_timeout_seconds"].default
 

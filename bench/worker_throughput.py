@@ -40,9 +40,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from bench.worker_harness import REPO, Deployment, Worker, free_port, simulate, wait_for
 from models.decisions import format_time
 from tests.builders import EPOCH, call_json, email_json, order_json
+from tests.integration.harness import REPO, Deployment, Worker, free_port, simulate, wait_for
 
 DAY = 86_400.0
 SYSTEMS = ("floor", "naive-alo", "naive-eos", "worker-eos", "worker-alo")

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # ``json``: one JSON object per line (time, level, logger, message); ``text``: for people.
     log_format: Literal["json", "text"] = "json"
-    # -- Kafka security (every client: worker, topics create, produce) -------------------
+    # -- Kafka security (every client: worker, topics create, produce, watch) ------------
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     sasl_username: str | None = None

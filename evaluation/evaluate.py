@@ -53,6 +53,8 @@ from evaluation.population import (
     build_population,
 )
 from evaluation.stream import StreamResults, Window, default_window_start, score_methods
+from evaluation.value import DETECTOR as VALUE_DETECTOR
+from evaluation.value import PAST_SPEND_RATE, past_spend_rate, predicted_spend, value_metrics
 from models.assessment import no_order_within
 from models.churn_rate import ChurnLedger, MonthRow
 from models.decisions import AT_RISK, LOST, Decision
@@ -138,6 +140,8 @@ class DetectorRun:
     summary: ReplaySummary
     # P(no order within the horizon after the cutoff), from the same model as the risk.
     no_order: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Expected spend in the horizon against what was spent (evaluation.value).
+    value: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The monthly churn and recovery rates per segment, up to the cutoff (models.churn_rate).
     churn_rate: list[MonthRow] = dataclasses.field(default_factory=list)
 
@@ -183,7 +187,16 @@ def run_detector(
         for cid, state in engine.customers.items()
     }
     churn_rate = engine.ledger.rows(totals=True)
-    return DetectorRun(status, risk, decisions, log, summary, no_order, churn_rate)
+    predictions = {
+        VALUE_DETECTOR: predicted_spend(
+            engine.customers, spec.cutoff, spec.horizon_days, engine.policy, engine.model
+        ),
+        PAST_SPEND_RATE: past_spend_rate(
+            engine.customers, log.oldest_order_at, spec.cutoff, spec.horizon_days
+        ),
+    }
+    value = value_metrics(predictions, log.spend_after)
+    return DetectorRun(status, risk, decisions, log, summary, no_order, value, churn_rate)
 
 
 def evaluate(
@@ -214,6 +227,7 @@ def evaluate(
         "methods": results,
         "bar": bar_check(results) | {"stream": stream.bar},
         "stream": stream.section,
+        "value": run.value,
         "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return Evaluation(metrics, population, methods, timings, policy)

@@ -114,6 +114,7 @@ def evaluate_holdout(
         "run": _run_info(events, spec, policy, run, time.perf_counter() - started, model),
         "population": _population_info(population),
         "methods": results,
+        "value": run.value,
         "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return HoldoutEvaluation(metrics, population, methods, p_no_order, policy)

@@ -28,6 +28,7 @@ from evaluation.report import (
     render_churn_rate,
     table_html,
 )
+from evaluation.value_report import render_value_table, value_html
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -100,7 +101,14 @@ def render_table(evaluation: HoldoutEvaluation) -> str:
     first = max(len(r[0]) for r in rows) + 2
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
-    return "\n".join([headline(evaluation), *lines, render_churn_rate(evaluation.metrics)])
+    return "\n".join(
+        [
+            headline(evaluation),
+            *lines,
+            render_value_table(evaluation.metrics),
+            render_churn_rate(evaluation.metrics),
+        ]
+    )
 
 
 def write_report(evaluation: HoldoutEvaluation, directory: Path) -> None:
@@ -137,6 +145,7 @@ def render_html(evaluation: HoldoutEvaluation) -> str:
         "<h2>Calibration</h2>"
         + image_html(plot_calibration(evaluation))
         + _reliability_html(metrics),
+        value_html(metrics),
         "<h2>Methods</h2>" + methods_html(metrics),
         churn_rate_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",

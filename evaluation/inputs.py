@@ -125,6 +125,8 @@ class OrderLog:
     in_horizon: set[str] = field(default_factory=set)  # ordered in (cutoff, horizon_end]
     # order times in (cutoff, horizon_end]: whether a decision was followed by an order
     after: dict[str, list[float]] = field(default_factory=dict)
+    # spend placed in (cutoff, horizon_end] per customer: what their value predicted
+    spend_after: dict[str, float] = field(default_factory=dict)
     newest_order_at: float = -math.inf  # newest order time in the file (any status)
     oldest_order_at: float = math.inf  # oldest order time in the file (any status)
 
@@ -145,6 +147,8 @@ class OrderLog:
                 times.append(at)
         elif at <= self.horizon_end:
             self.in_horizon.add(order.customer_id)
+            spent = self.spend_after.get(order.customer_id, 0.0)
+            self.spend_after[order.customer_id] = spent + order.amount
             later = self.after.get(order.customer_id)
             if later is None:
                 self.after[order.customer_id] = [at]

@@ -23,6 +23,7 @@ from evaluation.evaluate import DETECTOR, Evaluation, Method
 from evaluation.inputs import DAY
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
 from evaluation.stream_report import render_stream_table, stream_html
+from evaluation.value_report import render_value_table, value_html
 from streams import churn_table
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -78,9 +79,10 @@ def render_table(evaluation: Evaluation) -> str:
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
     parts = [_headline(evaluation), *lines, _verdict(evaluation)]
-    stream = render_stream_table(evaluation.metrics)
-    if stream:
-        parts.append(stream)
+    for section in (render_stream_table, render_value_table):
+        text = section(evaluation.metrics)
+        if text:
+            parts.append(text)
     parts.append(render_churn_rate(evaluation.metrics))
     return "\n".join(parts)
 
@@ -165,6 +167,7 @@ def render_html(evaluation: Evaluation) -> str:
         + image_html(plot_precision_recall(evaluation)),
         "<h2>Delay from churn to <code>lost</code></h2>" + image_html(plot_delays(evaluation)),
         "<h2>Calibration</h2>" + image_html(plot_calibration(evaluation)),
+        value_html(metrics),
         "<h2>Methods</h2>" + methods_html(metrics),
         churn_rate_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",

@@ -54,7 +54,6 @@ REASON_CODES = (
     INQUIRY_WITHOUT_ORDER,
     SIGN_OF_LIFE,
 )
-CAUSES = ("service_failure", "disengagement", "declining_value", "habit_lapse", "unknown")
 
 
 class Reason(NamedTuple):

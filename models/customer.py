@@ -62,12 +62,15 @@ _V3_FIELDS = ("revivals",)
 # Version 4 appends the plan's mail budget, so a restored engine plans exactly as one that
 # never stopped (older records load with -1: the engine re-plans at the next mail).
 _V4_FIELDS = ("plan_covers",)
+# Version 5 appends the action the last decision suggested, so a recovery can say which
+# action preceded it (older records load with None: none known).
+_V5_FIELDS = ("last_action",)
 
 
 class CustomerState:
     """Everything Churnwatch remembers about one customer."""
 
-    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, *_V4_FIELDS)
+    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, *_V4_FIELDS, *_V5_FIELDS)
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
@@ -107,6 +110,8 @@ class CustomerState:
         # The engine's bookkeeping: the highest count of unanswered mails the current plan's
         # next look stays early enough for (-1: none; the engine re-plans at the next mail).
         self.plan_covers = -1
+        # The action suggested by this episode's last at_risk or lost decision, if any.
+        self.last_action: str | None = None
 
     def __repr__(self) -> str:
         return f"CustomerState({to_record(self)!r})"
@@ -282,10 +287,11 @@ def _record_call(state: CustomerState, call: CallRecorded, policy: Policy) -> No
 
 # Compact record form: a flat list in slot order (pending events as lists). Each version
 # appends fields to the one before, so a record's length tells its version.
-_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS
+_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS + _V5_FIELDS
 _V1_LENGTH = len(_V1_FIELDS)
 _V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
 _V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
+_V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
 
 
 def to_record(state: CustomerState) -> list[Any]:
@@ -315,11 +321,12 @@ _EVENT_KINDS: dict[str, Any] = {
 def from_record(values: list[Any]) -> CustomerState:
     """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
     was modelled: their new fields keep the defaults, the last sign of life being the last
-    order), version-2 records (before lost customers could be revived: none was) and
-    version-3 records (before the plan's mail budget was kept: none)."""
+    order), version-2 records (before lost customers could be revived: none was),
+    version-3 records (before the plan's mail budget was kept: none) and version-4 records
+    (before the suggested action was kept: none)."""
     kinds = _EVENT_KINDS
     state = CustomerState(values[0])
-    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, len(_FIELDS))
+    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(_FIELDS))
     if len(values) not in lengths:
         raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
     for name, value in zip(_FIELDS, values, strict=False):

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from models.assessment import expected_next_order_at, likely_cause, reasons_at, risk_at
-from models.customer import STATUS_NAMES, CustomerState
+from models.customer import ACTIVE, STATUS_NAMES, CustomerState
 from models.policy import Policy
 from models.population import PopulationModel
 from models.rhythm import Rhythm
+from models.value import value_at
 
 AT_RISK = "at_risk"
 LOST = "lost"
@@ -47,6 +48,9 @@ class Decision(NamedTuple):
     # at_risk when this decision was made. Earlier versions did that; this one never does,
     # so it is 0 except in an episode carried over from such a version's record.
     revival: int = 0
+    # The action the customer's previous decision in this episode suggested (for a
+    # recovery: what preceded it), if any.
+    previous_action: str | None = None
 
     @property
     def id(self) -> str:
@@ -78,24 +82,38 @@ def customer_view(
     model: PopulationModel,
     rhythm: Rhythm | None = None,
 ) -> dict[str, Any]:
-    """Status, risk, reasons, rhythm and value of a customer as judged at ``t``.
+    """Status, risk, reasons, suggested action, rhythm and value of a customer as judged
+    at ``t``.
 
     ``rhythm`` defaults to the one the customer was last planned with.
     """
     reasons = reasons_at(state, t, policy, rhythm)
     average = state.total_spend / state.orders if state.orders else 0.0
+    risk = risk_at(state, t, policy, model, rhythm)
+    cause = likely_cause({r.code for r in reasons})
+    value = value_at(state, t, risk, policy, model)
+    status = STATUS_NAMES[state.status]
+    action = None
+    if state.status != ACTIVE:
+        action = policy.action_for(status, cause, value.retained)
     return {
         "customer_id": state.customer_id,
-        "status": STATUS_NAMES[state.status],
-        "risk": round(risk_at(state, t, policy, model, rhythm), 4),
+        "status": status,
+        "risk": round(risk, 4),
         "reasons": [{"code": r.code, "detail": r.detail} for r in reasons],
-        "cause": likely_cause({r.code for r in reasons}),
+        "cause": cause,
+        "suggested_action": action,
         "last_order_at": format_time(state.last_order_at),
         "expected_next_order_at": format_time(expected_next_order_at(state, rhythm)),
         "order_count": state.orders,
         "total_spend": round(state.total_spend, 2),
         "average_order_value": round(average, 2),
         "segment": policy.segment_for(state.total_spend),
+        "value_horizon_days": policy.value_horizon_days,
+        "expected_orders": round(value.expected_orders, 3),
+        "expected_order_value": round(value.order_value, 2),
+        "expected_spend": round(value.expected_spend, 2),
+        "value_at_risk": round(value.at_risk, 2),
         "episode": state.episode,
     }
 
@@ -105,6 +123,7 @@ def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
     data = dict(decision.view)
     data["status"] = decision.status
     data["previous_status"] = decision.previous_status
+    data["previous_action"] = decision.previous_action
     data["episode"] = decision.episode
     return {
         "specversion": "1.0",

@@ -3,7 +3,8 @@
 Time is event time only. ``process(event)`` files an event; ``advance(to)`` declares
 that no event older than ``to`` will come. Both move the *watermark* (the newest event
 time seen minus the allowed lateness, or ``to``) and then work off, in strict time order,
-everything due up to it from one heap: buffered events and customers' wake-up times.
+everything due up to it from three queues (below), in one strict order: buffered events
+and customers' wake-up times.
 Processing strictly in ``(time, events-before-wake-ups, customer, kind, event_id)`` order
 makes the outcome independent of arrival order within the lateness, and advancing costs
 O(due · log n), never a scan of all customers.
@@ -305,16 +306,20 @@ class Engine:
     def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
         if self.ledger is not None:
             self.ledger.decided(kind, previous, state, at)
-        return Decision(
+        view = customer_view(state, at, self.policy, self.model)
+        decision = Decision(
             kind=kind,
             customer_id=state.customer_id,
             at=at,
             status=STATUS_NAMES[state.status],
             previous_status=STATUS_NAMES[previous],
             episode=state.episode,
-            view=customer_view(state, at, self.policy, self.model),
+            view=view,
             revival=state.revivals,
+            previous_action=state.last_action,
         )
+        state.last_action = view["suggested_action"]  # None once recovered
+        return decision
 
     def _wake_entry(self, due: float, customer_id: str) -> tuple[Any, ...]:
         self._seq += 1

@@ -14,7 +14,9 @@ states at an event time ``until`` into a :class:`models.population.PopulationMod
    judged by :class:`models.lifetime.Silence` with the customer's own rhythm. One-order
    customers count fully (their silence is what tells how many of them leave). A weak
    log-normal prior keeps the two parameters near the policy's when the data says little.
-3. **Evidence weights**, from outcomes (:func:`fit_evidence`): the states at
+3. **Spend**, the Gamma-Gamma model of order values (:func:`models.spend.fit_spend`), by
+   maximum marginal likelihood on each customer's order count and average order value.
+4. **Evidence weights**, from outcomes (:func:`fit_evidence`): the states at
    ``until - horizon`` and whether each customer ordered again by ``until``.
 
 Pure Python (no numpy): the fit runs where the engine runs, on a deterministic sample of at
@@ -26,15 +28,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from models.assessment import email_silence_odds, evidence_at, silence_of
 from models.customer import CustomerState
 from models.lifetime import Silence
+from models.optimize import nelder_mead
 from models.policy import DAY, Policy
 from models.population import EVIDENCE, PopulationModel
 from models.rhythm import INTERVAL_DISTRIBUTIONS, log_density_of_log, predict
+from models.spend import fit_spend
 
 # Weak prior of the lifetime fit: log-normal around the policy's values, this wide (log).
 _LIFETIME_PRIOR_SD = 2.0
@@ -53,6 +57,8 @@ class History:
     last_order_at: float
     alive_at: float
     intervals: tuple[float, ...]
+    orders: int = 1
+    spend: float = 0.0
 
 
 def histories(states: Iterable[CustomerState]) -> list[History]:
@@ -69,6 +75,8 @@ def histories(states: Iterable[CustomerState]) -> list[History]:
                 state.last_order_at,
                 max(alive, state.last_order_at),
                 tuple(state.intervals),
+                max(state.orders, 1),
+                state.total_spend,
             )
         )
     return out
@@ -159,8 +167,8 @@ def fit(
     size: int = 5000,
 ) -> PopulationModel:
     """The population model of the customers in ``states`` as of event time ``until``
-    (rhythm and lifetime, with the interval tail that fits better; the evidence weights
-    are kept from ``base``)."""
+    (rhythm and lifetime, with the interval tail that fits better, and spend; the evidence
+    weights are kept from ``base``)."""
     base = base or PopulationModel.from_policy(policy)
     items = histories(states)
     mean, between, within = fit_rhythm(items, policy)
@@ -187,7 +195,11 @@ def fit(
         if best is None or log_lik > best[0]:
             best = (log_lik, model)
     assert best is not None
-    return best[1]
+    p, q, gamma = fit_spend(
+        [(h.orders, h.spend / h.orders) for h in chosen],
+        (base.spend_p, base.spend_q, base.spend_gamma),
+    )
+    return dataclasses.replace(best[1], spend_p=p, spend_q=q, spend_gamma=gamma)
 
 
 def interval_log_likelihood(
@@ -203,51 +215,6 @@ def interval_log_likelihood(
             rhythm = predict(h.intervals[:i], model, policy)
             total += log_density_of_log(rhythm.mu, rhythm.sd, x, family)
     return total
-
-
-def nelder_mead(
-    f: Callable[[Sequence[float]], float],
-    start: list[float],
-    step: float,
-    tolerance: float,
-    iterations: int,
-) -> list[float]:
-    """Minimise ``f`` from ``start`` (the standard simplex method; small dimensions)."""
-    n = len(start)
-    simplex = [list(start)]
-    for i in range(n):
-        point = list(start)
-        point[i] += step
-        simplex.append(point)
-    values = [f(p) for p in simplex]
-    for _ in range(iterations):
-        order = sorted(range(n + 1), key=values.__getitem__)
-        simplex = [simplex[i] for i in order]
-        values = [values[i] for i in order]
-        if abs(values[-1] - values[0]) <= tolerance * (1.0 + abs(values[0])):
-            break
-        centre = [sum(p[i] for p in simplex[:-1]) / n for i in range(n)]
-        worst = simplex[-1]
-        reflected = [c + (c - w) for c, w in zip(centre, worst, strict=True)]
-        fr = f(reflected)
-        if fr < values[0]:
-            expanded = [c + 2.0 * (c - w) for c, w in zip(centre, worst, strict=True)]
-            fe = f(expanded)
-            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-        elif fr < values[-2]:
-            simplex[-1], values[-1] = reflected, fr
-        else:
-            contracted = [c + 0.5 * (w - c) for c, w in zip(centre, worst, strict=True)]
-            fc = f(contracted)
-            if fc < values[-1]:
-                simplex[-1], values[-1] = contracted, fc
-            else:
-                best = simplex[0]
-                simplex = [best] + [
-                    [b + 0.5 * (x - b) for b, x in zip(best, p, strict=True)] for p in simplex[1:]
-                ]
-                values = [values[0]] + [f(p) for p in simplex[1:]]
-    return simplex[min(range(n + 1), key=values.__getitem__)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@ what it means; ``docs/architecture.md`` explains the model behind them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from models.actions import NO_ACTION, action_table
 
 DAY = 86_400.0
 
@@ -80,6 +83,16 @@ class Policy:
     )
     # Duplicate detection: how many recent event-id fingerprints each customer remembers.
     dedup_memory: int = 8
+    # Customer value (models/value.py): expected orders and spend over this horizon.
+    value_horizon_days: float = 365.0
+    # The population's mean order value (currency units) before a fit says otherwise.
+    prior_order_value: float = 50.0
+    # Suggested actions (models/actions.py): decision type -> likely cause -> action; the
+    # cells given override the defaults one by one.
+    actions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A lost customer whose value over the horizon, were they won back, is below this cost
+    # of a win-back gets the action "none" (not worth it).
+    win_back_cost: float = 25.0
 
     def __post_init__(self) -> None:
         _check(
@@ -128,6 +141,11 @@ class Policy:
         _check(0 < self.declining_amount_ratio < 1.0, "declining_amount_ratio must be in (0, 1)")
         _check(self.recent_amount_weight <= 1.0, "recent_amount_weight must be <= 1")
         _check(1 <= self.dedup_memory <= 64, "dedup_memory must be in 1..64")
+        _check(self.value_horizon_days > 0, "value_horizon_days must be > 0")
+        _check(self.prior_order_value > 0, "prior_order_value must be > 0")
+        _check(self.win_back_cost >= 0, "win_back_cost must be >= 0")
+        # Frozen, but the table is completed here once: the defaults under the overrides.
+        object.__setattr__(self, "actions", action_table(self.actions))
         _check(len(self.segments) > 0, "segments must not be empty")
         _check(self.segments[0][1] == 0.0, "the first segment must start at spend 0")
         bounds = [minimum for _, minimum in self.segments]
@@ -143,6 +161,13 @@ class Policy:
             if total_spend >= minimum:
                 name = candidate
         return name
+
+    def action_for(self, kind: str, cause: str, retained_value: float) -> str:
+        """The suggested action for an ``at_risk`` or ``lost`` decision with this likely
+        cause, for a customer worth ``retained_value`` over the value horizon if they stay."""
+        if kind == "lost" and retained_value < self.win_back_cost:
+            return NO_ACTION
+        return self.actions[kind][cause]
 
 
 def _check(condition: bool, message: str) -> None:

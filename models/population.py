@@ -17,6 +17,9 @@ every replay decide with the same model:
 * **Evidence** (:mod:`models.assessment`): likelihood ratios (left : still buying) of the
   signals other than silence: an unresolved complaint, an unsubscription, unanswered calls,
   declining orders, an inquiry not followed by an order.
+* **Spend** (:mod:`models.spend`): the Gamma-Gamma model of order values (``spend_p``,
+  ``spend_q``, ``spend_gamma``), which with the rhythm and lifetime gives each customer's
+  value (:mod:`models.value`).
 
 Without a fitted model the engine uses :meth:`PopulationModel.from_policy`: the policy's
 starting priors, a weak default meant to be replaced by a fit.
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.policy import Policy
+from models.spend import PRIOR_SPEND_P, PRIOR_SPEND_Q, prior_spend
 
 MODEL_FORMAT = "churnwatch.population-model/1"
 EVIDENCE = ("complaint", "unsubscribed", "calls_unanswered", "declining", "inquiry")
@@ -48,6 +52,11 @@ class PopulationModel:
     calls_unanswered_odds: float = 1.3
     declining_odds: float = 1.5
     inquiry_odds: float = 1.5
+    # Spend (models/spend.py): Gamma-Gamma order values. A model file without them (written
+    # before spend was modelled) gets the starting prior of the default policy.
+    spend_p: float = PRIOR_SPEND_P
+    spend_q: float = PRIOR_SPEND_Q
+    spend_gamma: float = prior_spend(Policy.prior_order_value)[2]
     # Provenance: how many customers the fit saw, up to which event time (None: a prior).
     customers: int = 0
     fitted_until: float | None = None
@@ -58,6 +67,8 @@ class PopulationModel:
             "interval_within_sd",
             "dropout_shape",
             "dropout_rate_days",
+            "spend_p",
+            "spend_gamma",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -66,6 +77,8 @@ class PopulationModel:
             raise ValueError(
                 'population model: interval_distribution must be "weibull" or "lognormal"'
             )
+        if not (math.isfinite(self.spend_q) and self.spend_q > 1.0):
+            raise ValueError("population model: spend_q must be a number above 1")
         if not math.isfinite(self.interval_mean):
             raise ValueError("population model: interval_mean must be a number")
         for name in EVIDENCE:
@@ -76,6 +89,7 @@ class PopulationModel:
     @classmethod
     def from_policy(cls, policy: Policy) -> PopulationModel:
         """The starting prior: what the policy assumes before any data is seen."""
+        p, q, gamma = prior_spend(policy.prior_order_value)
         return cls(
             interval_mean=math.log(policy.prior_median_interval_days),
             interval_between_sd=policy.prior_between_customer_sd,
@@ -88,6 +102,9 @@ class PopulationModel:
             calls_unanswered_odds=policy.calls_unanswered_odds,
             declining_odds=policy.declining_odds,
             inquiry_odds=policy.inquiry_odds,
+            spend_p=p,
+            spend_q=q,
+            spend_gamma=gamma,
         )
 
     @property

@@ -54,19 +54,28 @@ class Rhythm:
 
 def predict(window: Sequence[float], model: PopulationModel, policy: Policy) -> Rhythm:
     """Posterior predictive of the next log-interval given the customer's recent window."""
+    mu, uncertainty, within = belief(window, model, policy)
+    return Rhythm(mu, math.sqrt(within + uncertainty))
+
+
+def belief(
+    window: Sequence[float], model: PopulationModel, policy: Policy
+) -> tuple[float, float, float]:
+    """What the window says of the customer's typical log-interval: its posterior mean and
+    variance, and the variance of one log-interval around it (their own spread)."""
     between = model.interval_between_sd**2
     within_prior = model.interval_within_sd**2
     prior_mean = model.interval_mean
     n = len(window)
     if n == 0:
-        return Rhythm(prior_mean, math.sqrt(between + within_prior))
+        return prior_mean, between, within_prior
     mean = sum(window) / n
     squares = sum((x - mean) ** 2 for x in window)
     k0 = policy.within_sd_pseudo_intervals
     within = max((k0 * within_prior + squares) / (k0 + n - 1), policy.min_within_sd**2)
     precision = 1.0 / between + n / within
     mu = (prior_mean / between + n * mean / within) / precision
-    return Rhythm(mu, math.sqrt(within + 1.0 / precision))
+    return mu, 1.0 / precision, within
 
 
 WEIBULL = "weibull"
@@ -75,6 +84,14 @@ INTERVAL_DISTRIBUTIONS = (WEIBULL, LOGNORMAL)
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)  # spread of the log of an exponential interval
 _SMALLEST_FLOAT = 1e-300
+
+
+def mean_interval_factor(sd: float, family: str = WEIBULL) -> float:
+    """Mean interval / exp(mean log-interval) for intervals of log-spread ``sd``."""
+    if family == WEIBULL:
+        k = _GUMBEL_SD / sd  # the Weibull shape with that log-spread
+        return math.exp(_EULER_GAMMA / k) * math.gamma(1.0 + 1.0 / k)
+    return math.exp(0.5 * sd * sd)
 
 
 def log_survival(mu: float, sd: float, silence_seconds: float, family: str = WEIBULL) -> float:

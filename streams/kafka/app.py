@@ -3,7 +3,7 @@
 Nothing here runs at import time; :func:`build_app` wires, from one :class:`Settings`:
 
 * the app (consumer group and transactional ids = ``app_id``), tuned per the measurements
-  in docs/worker.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
+  in docs/performance.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
 * the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
 * the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
   the batch drain (:mod:`streams.kafka.drain`) hands to the partition workers;
@@ -35,6 +35,7 @@ from streams.kafka.partition import Limits, PartitionWorker, Routes
 from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
+from streams.kafka.web import web_application_options
 from streams.model_file import load_model
 
 TABLE_NAME = "customers"
@@ -152,6 +153,7 @@ def build_app(settings: Settings) -> DetectorApp:
         web_port=settings.web_port,
         canonical_url=settings.canonical_url(),
         web_tables_enabled=False,  # raw table values by key, no access control
+        web_application_options=web_application_options(),
         broker_credentials=faust_credentials(settings),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

@@ -23,8 +23,9 @@ good; either loses output a crash would otherwise have kept.
 
 Everything an offset covers is therefore in the same transaction as that offset. Work done
 between Faust choosing the offsets and step 1 lands in the transaction too; if the worker
-dies before the next commit those events are delivered again and the engine recognises them
-(event-id deduplication), so nothing is emitted twice.
+dies before the next commit those messages are delivered again and skipped by offset (the
+partition's clock record, written in the same transaction, holds the last offset applied
+per topic), so nothing is applied, emitted or dead-lettered twice.
 
 With ``at_least_once`` the output goes out at once (``send_output``), and a flush waits until
 it is acknowledged before it sends the table records: a restarted worker must never find a

@@ -2,7 +2,7 @@
 
 Reads the three output topics with ``read_committed`` (what a subscribing service sees:
 with ``exactly_once``, a decision appears when the transaction that made it commits), one
-line per CloudEvent: time, type, customer, reasons, expected next order and spend. With
+line per CloudEvent: time, type, customer, risk, reasons, expected next order and spend. With
 ``--output`` every CloudEvent is also written whole, one JSON object per line. No consumer
 group: nothing is committed, so watching never disturbs a subscriber.
 """

@@ -17,16 +17,25 @@ without one, and forwards again whatever it receives, so two workers with differ
 of a changing assignment could pass a request back and forth. Here a forwarded request
 carries :data:`FORWARDED_HEADER` and is never forwarded a second time; anything that
 cannot be answered now is ``503`` with ``Retry-After``.
+
+A request aiohttp cannot parse never reaches a view: a request line or a header longer
+than its limit (8,190 bytes), or a malformed one, is answered ``400`` by aiohttp itself.
+It would log each with an error-level traceback; :func:`web_application_options` gives
+its server a logger that tells them in one info line instead (:class:`QuietClientErrors`).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 from aiokafka.partitioner import murmur2
 
 from streams.kafka.observe import WorkerObserver
@@ -145,6 +154,40 @@ def _unknown(web: Any, customer_id: str) -> Any:
 def _unavailable(web: Any, reason: str) -> Any:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return _error(web, 503, "rebalancing", f"{reason}; retry later", headers)
+
+
+class QuietClientErrors(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger, with the requests its HTTP parser refuses told in one line.
+
+    aiohttp logs a request it could not parse with ``logger.exception``: an error-level
+    traceback for the client's mistake, which alerts on errors would count. Such a
+    refusal (a 4xx :class:`HttpProcessingError`) becomes one info line naming the error's
+    type and status, without the request's bytes; every other record passes unchanged
+    (an exception in a view keeps its traceback).
+    """
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        refused = _client_error(kwargs.get("exc_info"))
+        if refused is None:
+            super().log(level, msg, *args, **kwargs)
+            return
+        name, status = type(refused).__name__, refused.code
+        self.logger.info(f"{msg}: %s, answered %d", *args, name, status)
+
+
+def _client_error(exc_info: Any) -> HttpProcessingError | None:
+    """The 4xx HTTP parsing error a log call reports, if it reports one."""
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+        return exc
+    return None
+
+
+def web_application_options() -> dict[str, Any]:
+    """Faust's ``web_application_options``: the server logs refused requests quietly."""
+    return {"handler_args": {"logger": QuietClientErrors(server_logger)}}
 
 
 def install_web(app: Any, observer: WorkerObserver, lookup: CustomerLookup) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import deployment, replay_decisions, simulate, wait_for
+from tests.integration.harness import deployment, replay_decisions, simulate, wait_for
 from tests.integration.own_broker import OwnBroker, own_broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import REPO, deployment
 from streams.kafka import wire
 from tests.builders import EPOCH, call_json, email_json, order_json
+from tests.integration.harness import REPO, deployment
 
 pytestmark = pytest.mark.kafka
 

@@ -20,8 +20,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from bench.worker_harness import Deployment, Worker, deployment, simulate, wait_for
 from streams.kafka.web import key_partition
+from tests.integration.harness import Deployment, Worker, deployment, simulate, wait_for
 from tests.schemas import validator
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -120,6 +120,16 @@ def test_any_worker_answers_with_the_owners_view_and_503_while_partitions_move(
         for worker in (first, second):
             status, _, body = lookup(worker, "never-seen")
             assert status == 404 and body["error"] == "unknown_customer"
+        # A path over aiohttp's line limit: its own 400, and one info line in the log.
+        assert fetch(first.web_port, "/customers/" + "x" * 9000)[0] == 400
+        refusals = [
+            orjson.loads(line)
+            for line in first.log_text().splitlines()
+            if "Error handling request" in line
+        ]
+        assert [(r["level"], "exception" in r) for r in refusals] == [("info", False)]
+        assert refusals[0]["message"].endswith("LineTooLong, answered 400")
+        for worker in (first, second):
             assert metric(worker, 'churnwatch_customer_lookups_total{result="forwarded"}') > 0
         # Each worker owns one partition and forwarded the other's customers.
         assert metric(first, "churnwatch_partitions_assigned") == 1

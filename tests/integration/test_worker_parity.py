@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import (
+from tests.integration.harness import (
     assert_churn_rate_served,
     deployment,
     replay_decisions,

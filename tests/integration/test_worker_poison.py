@@ -18,9 +18,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import Deployment, deployment, replay_decisions, simulate
 from streams.kafka import wire
 from tests.builders import order_json
+from tests.integration.harness import Deployment, deployment, replay_decisions, simulate
 
 pytestmark = pytest.mark.kafka
 

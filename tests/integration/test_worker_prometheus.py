@@ -27,7 +27,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import (
+from tests.integration.harness import (
     Deployment,
     deployment,
     free_port,

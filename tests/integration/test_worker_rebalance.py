@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import deployment, replay_decisions, simulate, wait_for
+from tests.integration.harness import deployment, replay_decisions, simulate, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

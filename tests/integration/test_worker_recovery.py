@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import (
+from models.policy import Policy
+from tests.integration.harness import (
     DecisionKey,
     Deployment,
     assert_churn_rate_served,
@@ -30,7 +31,6 @@ from bench.worker_harness import (
     state_differences,
     wait_for,
 )
-from models.policy import Policy
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.worker_harness import REPO, deployment, replay_decisions, simulate
+from tests.integration.harness import REPO, deployment, replay_decisions, simulate
 from tests.integration.own_broker import SASL_PASSWORD, SASL_USERNAME, OwnBroker, own_broker
 
 pytestmark = pytest.mark.kafka

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from bench.worker_harness import deployment, wait_for
 from models.decisions import format_time
 from tests.builders import call_json
+from tests.integration.harness import deployment, wait_for
 
 pytestmark = pytest.mark.kafka
 

@@ -74,3 +74,26 @@ def test_unreadable_or_malformed_files(tmp_path: Path) -> None:
     broken.write_text("[detection\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(broken)
+
+
+def test_the_action_table_is_set_cell_by_cell_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[detection]\nwin_back_cost = 40\n[detection.actions.lost]\ndeclining_value = "win_back"\n'
+    )
+    monkeypatch.setenv("CHURNWATCH_DETECTION__ACTIONS__AT_RISK__HABIT_LAPSE", "offer")
+    settings = load_settings(path)
+    policy = settings.detection
+    assert policy.win_back_cost == 40.0
+    assert policy.actions["lost"]["declining_value"] == "win_back"
+    assert policy.actions["at_risk"]["habit_lapse"] == "offer"
+    assert policy.actions["at_risk"]["service_failure"] == "resolve_and_call"
+
+
+def test_a_bad_action_table_is_refused_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[detection.actions.lost]\nhabit_lapse = "call_them_maybe"\n')
+    with pytest.raises(ConfigError, match="unknown action 'call_them_maybe'"):
+        load_settings(path)

@@ -156,6 +156,12 @@ def test_every_method_is_scored_against_the_no_order_label(
     assert all(lost[f"quit{i:02d}"] for i in range(10))
     assert detector["auc_no_order"] > 0.8
     assert set(detector["matched"]) == expected - {DETECTOR}
+    # Spend in the horizon: every buyer gets a prediction from the value model and the
+    # naive baseline, against the same realised total.
+    value = metrics["value"]
+    assert set(value) == {"detector", "past_spend_rate"}
+    assert {block["customers"] for block in value.values()} == {population.size}
+    assert value["detector"]["realised_total"] == value["past_spend_rate"]["realised_total"]
     assert detector["by_orders"]["1"]["customers"] >= 30  # the once* customers, at least
     for key in ("bg_nbd", "pareto_nbd", "mbg_cnbd_k"):
         block = metrics["methods"][key]

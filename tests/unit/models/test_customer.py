@@ -230,15 +230,16 @@ def test_a_version_1_record_still_loads() -> None:
     assert (state.delivered_mails, state.engaged_mails, state.open_rate) == (0.0, 0.0, 0.0)
     assert state.revivals == 0
     assert state.plan_covers == -1
-    # version 2's six fields, version 3's one, version 4's one
-    assert len(to_record(state)) == len(version_1) + 6 + 1 + 1
+    assert state.last_action is None
+    # version 2's six fields, version 3's one, version 4's one, version 5's one
+    assert len(to_record(state)) == len(version_1) + 6 + 1 + 1 + 1
 
 
 def test_a_version_2_record_still_loads() -> None:
     """Records written before lost customers could be revived (27 fields) load with no
     revival counted."""
     state = fold(an_order("c1", day(0)), an_order("c1", day(20)))
-    version_2 = to_record(state)[:-2]
+    version_2 = to_record(state)[:-3]
     assert len(version_2) == 27
     restored = from_record(version_2)
     assert restored.revivals == 0
@@ -252,10 +253,21 @@ def test_a_version_3_record_loads_without_a_mail_budget() -> None:
     the engine re-plans at the customer's next mail."""
     state = fold(an_order("c1", day(0)), an_order("c1", day(20)))
     state.plan_covers = 5
-    version_3 = to_record(state)[:-1]
+    version_3 = to_record(state)[:-2]
     assert len(version_3) == 28
     assert from_record(version_3).plan_covers == -1
     assert from_record(to_record(state)).plan_covers == 5
+
+
+def test_a_version_4_record_loads_without_a_suggested_action() -> None:
+    """Records written before the suggested action was kept (29 fields) load with none:
+    a recovery in that episode says no action preceded it."""
+    state = fold(an_order("c1", day(0)), an_order("c1", day(20)))
+    state.last_action = "remind"
+    version_4 = to_record(state)[:-1]
+    assert len(version_4) == 29
+    assert from_record(version_4).last_action is None
+    assert from_record(to_record(state)).last_action == "remind"
 
 
 def test_a_record_of_unknown_length_is_refused() -> None:

@@ -108,3 +108,41 @@ def test_segments_follow_the_configured_tiers(spend: float) -> None:
         else "bronze"
     )
     assert Policy().segment_for(spend) == expected
+
+
+def test_each_decision_suggests_an_action_and_a_recovery_names_the_one_before_it() -> None:
+    decisions = decisions_for_a_lapsed_customer()
+    at_risk, lost, recovered = decisions
+    # Unsubscribed: the likely cause is disengagement; the defaults remind, then win back.
+    assert at_risk.view["cause"] == lost.view["cause"] == "disengagement"
+    assert at_risk.view["suggested_action"] == "remind"
+    assert lost.view["suggested_action"] == "win_back"
+    assert (at_risk.previous_action, lost.previous_action) == (None, "remind")
+    assert recovered.view["suggested_action"] is None
+    assert recovered.previous_action == "win_back"
+    data = to_cloudevent(recovered, "urn:test")["data"]
+    assert data["previous_action"] == "win_back"
+
+
+def test_a_lost_customer_below_the_win_back_cost_gets_none() -> None:
+    engine = Engine(Policy(win_back_cost=1e9))
+    for i in range(6):
+        engine.process(an_order("c1", day(i * 20)))
+    lost = [d for d in engine.advance(day(400)) if d.kind == "lost"]
+    assert len(lost) == 1
+    assert lost[0].view["suggested_action"] == "none"
+
+
+def test_every_view_carries_the_value_fields() -> None:
+    engine = Engine()
+    engine.process(an_order("c1", day(0), amount=30.0))
+    engine.process(an_order("c1", day(20), amount=50.0))
+    engine.advance(day(25))
+    view = engine.view("c1")
+    assert view is not None
+    assert view["value_horizon_days"] == 365.0
+    assert view["expected_orders"] > 0 and view["expected_spend"] > 0
+    assert view["expected_order_value"] > 0
+    assert view["value_at_risk"] >= 0
+    assert view["suggested_action"] is None  # active
+    assert_valid("customer-view", view)

@@ -1,4 +1,5 @@
-"""Customer lookups: partition placement, the owner, and every answer but forwarding.
+"""Customer lookups: partition placement, the owner, and every answer but forwarding; and
+what the worker's web server does with a request too long to parse (a real server).
 
 Forwarding to another worker needs two real workers: tests/integration/test_worker_lookup.py.
 """
@@ -6,22 +7,28 @@ Forwarding to another worker needs two real workers: tests/integration/test_work
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp.http_exceptions import LineTooLong
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
 
+from config.settings import Settings
 from models.policy import Policy
+from streams.kafka.app import build_app
 from streams.kafka.observe import WorkerObserver
 from streams.kafka.partition import PartitionWorker, Routes
 from streams.kafka.web import (
     FORWARDED_HEADER,
     CustomerLookup,
+    QuietClientErrors,
     install_web,
     key_partition,
     owner_of,
@@ -222,3 +229,84 @@ def test_the_openapi_description_lists_exactly_the_installed_views() -> None:
     spec = (Path(__file__).resolve().parents[3] / "schemas" / "lookup-api.openapi.yaml").read_text()
     documented = re.findall(r"^  (/\S*):$", spec, flags=re.M)
     assert sorted(documented) == sorted(pages.paths)
+
+
+# -- requests aiohttp refuses before any view --------------------------------------------------
+
+LONG_PATH = b"GET /customers/" + b"x" * 9000 + b" HTTP/1.1\r\nHost: w\r\n\r\n"
+LONG_HEADER = b"GET /healthz HTTP/1.1\r\nHost: w\r\nX-Long: " + b"y" * 9000 + b"\r\n\r\n"
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+def _serve(tmp_path: Path, requests: list[bytes]) -> list[bytes]:
+    """Start the worker app's own web server (no broker needed), send each request on its
+    own connection, and return the raw responses."""
+    port = _free_port()
+    settings = Settings(web_port=port, store="memory://", data_dir=tmp_path / "data")
+    web = build_app(settings).app.web
+
+    async def run() -> list[bytes]:
+        web.init_server()
+        await web.start_server()
+        try:
+            return [await _exchange(port, request) for request in requests]
+        finally:
+            await web.stop_server()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("request_bytes", [LONG_PATH, LONG_HEADER], ids=["path", "header"])
+def test_a_request_over_the_line_limit_is_a_400_logged_in_one_info_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    refused, healthy = _serve(tmp_path, [request_bytes, HEALTHZ])
+
+    assert refused.startswith(b"HTTP/1.0 400 ")
+    assert healthy.startswith(b"HTTP/1.1 200 ") and healthy.endswith(b'{"status":"ok"}')
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelno, r.exc_info) for r in server] == [(logging.INFO, None)]
+    assert "LineTooLong, answered 400" in server[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_a_parse_error_being_handled_is_told_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    quiet = QuietClientErrors(logging.getLogger("aiohttp.server"))
+    try:
+        raise LineTooLong(b"GET /customers/xx...", 8190)
+    except LineTooLong:
+        quiet.exception("Error handling request from %s", "127.0.0.1")  # exc_info=True
+    (record,) = caplog.records
+    assert (record.levelno, record.exc_info) == (logging.INFO, None)
+    assert record.getMessage() == (
+        "Error handling request from 127.0.0.1: LineTooLong, answered 400"
+    )
+
+
+def test_other_errors_keep_their_level_and_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    quiet = QuietClientErrors(logging.getLogger("aiohttp.server"))
+    try:
+        raise ValueError("a view failed")
+    except ValueError as exc:
+        quiet.exception("Error handling request from %s", "127.0.0.1", exc_info=exc)
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and record.exc_info[0] is ValueError

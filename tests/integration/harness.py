@@ -1,4 +1,7 @@
-"""Running real workers against a real broker, for the integration tests and the benchmark.
+"""Running real workers against a real broker: the worker tests' harness.
+
+The worker benchmarks (``bench/worker_throughput.py``, ``bench/failover.py``) use it too;
+they run from the checkout (``python -m bench.NAME``), where ``tests`` is importable.
 
 A :class:`Deployment` is one isolated Churnwatch installation on a broker: its own app id
 (consumer group, transactional ids, changelog) and topic names under a unique prefix, so
@@ -38,7 +41,7 @@ from streams.kafka.wire import is_partition_key
 from streams.metrics import CHURN_RATE_GAUGES
 from streams.replay import InputFile, replay
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -71,8 +74,9 @@ class StalledError(Exception):
     """The workers stopped committing progress although input remains."""
 
 
-# (customer, CloudEvent type, episode, CloudEvent id): a customer who steps back from lost
-# on a sign of life can get a second at_risk or lost in one episode, told apart by the id.
+# (customer, CloudEvent type, episode, CloudEvent id). An episode holds at most one decision
+# of each type, so the first three identify a decision; the id is compared too, as
+# subscribers deduplicate by it.
 DecisionKey = tuple[str, str, int, str]
 
 
