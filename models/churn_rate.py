@@ -22,6 +22,11 @@ and ``recovered`` (each decision counts once); one new and lost in the same mont
 ``active_at_start`` of the next month is ``active_at_start + new - lost + recovered`` and
 ``lost_at_start`` is ``lost_at_start + lost - recovered``.
 
+Beside the counts, the **value flagged** in the month (:data:`VALUE_MEASURES`): the sum of
+the ``value_at_risk`` of its ``at_risk`` and of its ``lost`` decisions about customers who
+had ordered (risk x their spend over the value horizon if they stay, as each decision judged
+it), by the decision's segment: what the month's warnings put at stake.
+
 Segments: a customer counts in their segment (:meth:`Policy.segment_for` of their total
 spend) at the moment counted: at the month's first instant for the stocks, just after the
 first order for ``new``, at the decision for ``lost`` and ``recovered`` (the decision's own
@@ -43,12 +48,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.customer import LOST, CustomerState
+from models.decisions import AT_RISK as AT_RISK_DECISION
 from models.decisions import LOST as LOST_DECISION
 from models.decisions import RECOVERED
 from models.policy import Policy
 
 MEASURES = ("active_at_start", "lost_at_start", "new", "lost", "recovered")
-_ACTIVE_AT_START, _LOST_AT_START, _NEW, _LOST, _RECOVERED = range(len(MEASURES))
+# Value flagged in the month: the sum of value_at_risk (models.value) of its at_risk and
+# lost decisions about customers who had ordered, each as the decision judged it.
+VALUE_MEASURES = ("at_risk_value", "lost_value")
+_ACTIVE_AT_START, _LOST_AT_START, _NEW, _LOST, _RECOVERED, _AT_RISK_VALUE, _LOST_VALUE = range(
+    len(MEASURES) + len(VALUE_MEASURES)
+)
+_WIDTH = len(MEASURES) + len(VALUE_MEASURES)
 # The label of the total over every segment in tables (never a segment's name in metrics).
 ALL_SEGMENTS = "all"
 
@@ -80,6 +92,8 @@ class MonthRow:
     new: int
     lost: int
     recovered: int
+    at_risk_value: float = 0.0
+    lost_value: float = 0.0
 
     @property
     def churn_rate(self) -> float | None:
@@ -96,6 +110,7 @@ class MonthRow:
             "month": self.month,
             "segment": self.segment,
             **{name: getattr(self, name) for name in MEASURES},
+            **{name: round(getattr(self, name), 2) for name in VALUE_MEASURES},
             "churn_rate": _round(self.churn_rate),
             "recovery_rate": _round(self.recovery_rate),
         }
@@ -118,8 +133,8 @@ class ChurnLedger:
         self.policy = policy
         self.segments = tuple(name for name, _ in policy.segments)
         self.keep_months = keep_months
-        # month -> segment -> counts (a list in MEASURES order)
-        self.months: dict[str, dict[str, list[int]]] = {}
+        # month -> segment -> MEASURES (ints) then VALUE_MEASURES (floats), in that order
+        self.months: dict[str, dict[str, list[Any]]] = {}
         self.month: str | None = None  # the month of the latest census
         # Event time at which the next census is due: -inf before the first (it then takes
         # place at the first entry the engine works off, dated that entry's month).
@@ -142,7 +157,8 @@ class ChurnLedger:
         last = month_of(at)
         while True:
             self.months[month] = {
-                segment: [active, lost, 0, 0, 0] for segment, (active, lost) in stocks.items()
+                segment: [active, lost, 0, 0, 0, 0.0, 0.0]
+                for segment, (active, lost) in stocks.items()
             }
             if month >= last:
                 break
@@ -157,19 +173,33 @@ class ChurnLedger:
         """A customer placed their first order at ``at``."""
         self._count(at, self.policy.segment_for(total_spend), _NEW)
 
-    def decided(self, kind: str, previous_status: int, state: CustomerState, at: float) -> None:
-        """The engine made a decision of ``kind`` about ``state`` (already updated) at ``at``."""
+    def decided(
+        self,
+        kind: str,
+        previous_status: int,
+        state: CustomerState,
+        at: float,
+        value_at_risk: float = 0.0,
+    ) -> None:
+        """The engine made a decision of ``kind`` about ``state`` (already updated) at ``at``,
+        judging the customer's value at risk ``value_at_risk``."""
         if kind == LOST_DECISION and state.orders >= 1:
-            self._count(at, self.policy.segment_for(state.total_spend), _LOST)
+            segment = self.policy.segment_for(state.total_spend)
+            self._count(at, segment, _LOST)
+            self._count(at, segment, _LOST_VALUE, value_at_risk)
+        elif kind == AT_RISK_DECISION and state.orders >= 1:
+            self._count(
+                at, self.policy.segment_for(state.total_spend), _AT_RISK_VALUE, value_at_risk
+            )
         elif kind == RECOVERED and previous_status == LOST and state.orders >= 2:
             self._count(at, self.policy.segment_for(state.total_spend), _RECOVERED)
 
-    def _count(self, at: float, segment: str, measure: int) -> None:
+    def _count(self, at: float, segment: str, measure: int, amount: float = 1) -> None:
         month = month_of(at)
         counts = self.months.get(month)
         if counts is None:  # before the first census (an engine that never took one)
-            counts = self.months[month] = {s: [0] * len(MEASURES) for s in self.segments}
-        counts[segment][measure] += 1
+            counts = self.months[month] = {s: _empty() for s in self.segments}
+        counts[segment][measure] += amount
         self.version += 1
 
     def _prune(self) -> None:
@@ -188,7 +218,7 @@ class ChurnLedger:
             by_segment = self.months[month]
             out.extend(MonthRow(month, segment, *by_segment[segment]) for segment in self.segments)
             if totals:
-                summed = [sum(counts[i] for counts in by_segment.values()) for i in range(5)]
+                summed = [sum(counts[i] for counts in by_segment.values()) for i in range(_WIDTH)]
                 out.append(MonthRow(month, ALL_SEGMENTS, *summed))
         return out
 
@@ -196,7 +226,15 @@ class ChurnLedger:
         """((month, segment), counts in MEASURES order) for every month and segment."""
         for month, by_segment in self.months.items():
             for segment, counts in by_segment.items():
-                yield (month, segment), tuple(counts)
+                yield (month, segment), tuple(counts[: len(MEASURES)])
+
+    def values(self) -> Iterator[tuple[tuple[str, str, str], float]]:
+        """((month, segment, status), value flagged) for every month and segment, status
+        ``at_risk`` and ``lost`` (:data:`VALUE_MEASURES`)."""
+        for month, by_segment in self.months.items():
+            for segment, counts in by_segment.items():
+                yield (month, segment, AT_RISK_DECISION), counts[_AT_RISK_VALUE]
+                yield (month, segment, LOST_DECISION), counts[_LOST_VALUE]
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -217,10 +255,21 @@ class ChurnLedger:
         ledger.month = record["month"]
         for month, by_segment in record["months"].items():
             ledger.months[month] = {
-                segment: [int(v) for v in by_segment.get(segment, [0] * len(MEASURES))]
-                for segment in ledger.segments
+                segment: _counts_of(by_segment.get(segment)) for segment in ledger.segments
             }
         if ledger.month is not None:
             ledger.next_census = month_start(next_month(ledger.month))
         ledger._prune()
         return ledger
+
+
+def _empty() -> list[Any]:
+    return [0] * len(MEASURES) + [0.0] * len(VALUE_MEASURES)
+
+
+def _counts_of(saved: list[Any] | None) -> list[Any]:
+    """A saved month's counts (a record without the value measures gets zeros for them)."""
+    out = _empty()
+    for i, v in enumerate((saved or [])[:_WIDTH]):
+        out[i] = int(v) if i < len(MEASURES) else float(v)
+    return out

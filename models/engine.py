@@ -304,9 +304,9 @@ class Engine:
         state.sd = rhythm.sd
 
     def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
-        if self.ledger is not None:
-            self.ledger.decided(kind, previous, state, at)
         view = customer_view(state, at, self.policy, self.model)
+        if self.ledger is not None:
+            self.ledger.decided(kind, previous, state, at, view["value_at_risk"])
         decision = Decision(
             kind=kind,
             customer_id=state.customer_id,

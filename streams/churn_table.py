@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from models.churn_rate import MEASURES, MonthRow
+from models.churn_rate import MEASURES, VALUE_MEASURES, MonthRow
 
 HEADERS = (
     "month",
@@ -18,6 +18,8 @@ HEADERS = (
     "recovered",
     "churn rate",
     "recovery rate",
+    "value at risk: at_risk",
+    "lost",
 )
 
 
@@ -37,6 +39,8 @@ def cells(row: MonthRow) -> list[str]:
         f"{row.recovered:,}",
         _percent(row.churn_rate),
         _percent(row.recovery_rate),
+        f"{row.at_risk_value:,.2f}",
+        f"{row.lost_value:,.2f}",
     ]
 
 
@@ -62,6 +66,11 @@ def as_json(rows: Sequence[MonthRow]) -> list[dict[str, Any]]:
 def from_json(rows: Sequence[dict[str, Any]]) -> list[MonthRow]:
     """Inverse of :func:`as_json` (the rates follow from the counts)."""
     return [
-        MonthRow(row["month"], row["segment"], *(int(row[name]) for name in MEASURES))
+        MonthRow(
+            row["month"],
+            row["segment"],
+            *(int(row[name]) for name in MEASURES),
+            *(float(row.get(name, 0.0)) for name in VALUE_MEASURES),
+        )
         for row in rows
     ]

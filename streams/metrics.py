@@ -40,8 +40,9 @@ its accounting is part of its table state (saved with the customers, restored on
 assignment), and a revoked partition's contribution leaves this worker's sums at once.
 Their ``month`` label comes from event time, so those series appear when a partition's
 accounting reaches the month rather than at start-up; a partition keeps its newest 13
-months. Another per-segment business gauge (e.g. value at risk per segment and status)
-is one more :class:`PartitionSums` fed from ``observe_engine``.
+months. Beside them, from the same accounting, ``churnwatch_value_flagged_in_month``
+(labels month, segment and status ``at_risk`` or ``lost``): the value at risk of the month's
+warnings, as each decision judged it.
 
 Counting conventions: a message read from an input topic is *either* consumed (accepted
 by the engine, duplicates included, labelled by topic and event type) *or* rejected
@@ -470,6 +471,19 @@ class ChurnwatchMetrics:
                 for name, help_text in CHURN_RATE_GAUGES.values()
             ]
         )
+        self.value_flagged = PartitionSums(
+            [
+                Gauge(
+                    f"{PREFIX}_value_flagged_in_month",
+                    "Value at risk (risk x spend over the value horizon if the customer stays) "
+                    "of the month's at_risk and lost decisions (UTC, event time) about customers "
+                    "who had ordered, as each decision judged it, by value segment at the "
+                    "decision and the status it reached (currency units).",
+                    ["month", "segment", "status"],
+                    registry=registry,
+                )
+            ]
+        )
         self.table_recovery_progress = Gauge(
             f"{PREFIX}_table_recovery_progress_ratio",
             "Share of the partition's changelog recovered into the customer table (0..1).",
@@ -584,6 +598,7 @@ class ChurnwatchMetrics:
         if ledger is not None and ledger.version != seen.ledger_version:
             seen.ledger_version = ledger.version
             self.churn_rate.set(partition, dict(ledger.counts()))
+            self.value_flagged.set(partition, {k: (v,) for k, v in ledger.values()})
 
     def _count_decisions(self, decisions: Sequence[Decision]) -> None:
         for kind, count in Tally(d.kind for d in decisions).items():
@@ -640,6 +655,7 @@ class ChurnwatchMetrics:
         label = str(partition)
         self._seen.pop(partition, None)
         self.churn_rate.drop(partition)
+        self.value_flagged.drop(partition)
         for gauge in (
             self.watermark,
             self.events_pending,

@@ -301,3 +301,10 @@ def assert_churn_panels_show_replays_table(
                     assert value == pytest.approx(above / below), (title, month, segment)
                 else:
                     assert not math.isfinite(value), (title, month, segment)  # 0/0, x/0
+        # The value flagged, per segment and status, is replay's to the cent.
+        shown = prometheus.query(panel_query("Value at risk flagged by segment, $month", month))
+        for segment in segments:
+            for status in ("at_risk", "lost"):
+                expected = table[month, segment, f"{status}_value"]
+                value = shown[labels(segment=segment, status=status)]
+                assert value == pytest.approx(expected, abs=0.011), (month, segment, status)

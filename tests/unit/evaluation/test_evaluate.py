@@ -222,7 +222,9 @@ def test_table_puts_methods_side_by_side_and_states_the_bar() -> None:
     assert "AUC, churned by cutoff" in table
     assert "bar NOT passed" in table or "bar passed" in table
     churn = table.splitlines()[-1].split()
-    assert churn[:2] == ["2025-02", "all"] and churn[-4:] == ["5.00", "%", "16.67", "%"]
+    # ... churn rate, recovery rate, then the value flagged at_risk and lost (none here)
+    assert churn[:2] == ["2025-02", "all"]
+    assert churn[-6:] == ["5.00", "%", "16.67", "%", "0.00", "0.00"]
 
 
 def test_metrics_json_writes_undefined_ratios_as_null() -> None:

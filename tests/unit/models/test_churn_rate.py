@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from models.churn_rate import (
     ALL_SEGMENTS,
     MEASURES,
+    VALUE_MEASURES,
     ChurnLedger,
     MonthRow,
     month_of,
@@ -45,6 +46,38 @@ def row(ledger: ChurnLedger, month: str, segment: str) -> dict[str, int]:
     found = [r for r in ledger.rows(totals=True) if (r.month, r.segment) == (month, segment)]
     assert len(found) == 1
     return {name: getattr(found[0], name) for name in MEASURES}
+
+
+def test_the_value_flagged_in_a_month_by_hand() -> None:
+    ledger = ChurnLedger(POLICY)
+    a, b, z = customer("a", 2, 100.0), customer("b", 3, 400.0), customer("z", 0, 0.0)
+    ledger.census([a, b, z], at("2025-01-01"))
+    a.status = AT_RISK
+    ledger.decided("at_risk", ACTIVE, a, at("2025-01-05"), 30.25)  # bronze, at_risk
+    b.status = AT_RISK
+    ledger.decided("at_risk", ACTIVE, b, at("2025-01-06"), 120.5)  # silver, at_risk
+    a.status = LOST
+    ledger.decided("lost", AT_RISK, a, at("2025-01-20"), 70.0)  # bronze, lost
+    z.status = LOST
+    ledger.decided("lost", ACTIVE, z, at("2025-01-21"), 50.0)  # never ordered: not counted
+    b.status, b.orders = ACTIVE, 4
+    ledger.decided("recovered", AT_RISK, b, at("2025-02-02"), 0.0)  # no value flagged
+    values = dict(ledger.values())
+    assert values[("2025-01", "bronze", "at_risk")] == 30.25
+    assert values[("2025-01", "bronze", "lost")] == 70.0
+    assert values[("2025-01", "silver", "at_risk")] == 120.5
+    assert values[("2025-01", "silver", "lost")] == 0.0
+    assert not any(month == "2025-02" for month, _, _ in values)  # nothing counted then
+    totals = {r.month: r for r in ledger.rows(totals=True) if r.segment == ALL_SEGMENTS}
+    # 30.25 + 120.5 at risk, 70 lost (z's 50 is not a customer's).
+    assert (totals["2025-01"].at_risk_value, totals["2025-01"].lost_value) == (150.75, 70.0)
+    assert set(VALUE_MEASURES) <= set(totals["2025-01"].as_dict())
+    # The saved form keeps them; a record saved without them restores them as zero.
+    restored = ChurnLedger.from_record(ledger.to_record(), POLICY)
+    assert dict(restored.values()) == values
+    old = ledger.to_record()
+    old["months"] = {m: {s: c[:5] for s, c in seg.items()} for m, seg in old["months"].items()}
+    assert set(dict(ChurnLedger.from_record(old, POLICY).values()).values()) == {0.0}
 
 
 def test_months_are_utc_calendar_months() -> None:

@@ -43,6 +43,8 @@ UNITLESS_GAUGES = {
     "churnwatch_deadlines_scheduled",
     "churnwatch_partitions_assigned",
     "churnwatch_table_recovery_complete",
+    # Money in the shop's own currency, which Prometheus has no base unit for.
+    "churnwatch_value_flagged_in_month",
 }
 GAUGE_UNITS = ("_seconds", "_ratio", "_messages", "_bytes")
 
