@@ -12,8 +12,9 @@ newest :data:`CHURN_RATE_MONTHS` months of it; it is saved in the table with the
 (``wire.churn_rate_key``) and restored with them, so the counts survive restarts and
 rebalances exactly as the customers do.
 
-Event time across several input topics: Faust consumes the input topics of a partition
-round-robin, so during a backfill one topic can run months ahead of another in event time.
+Event time across several input topics: the consumer fetches a partition's input topics in
+separate batches, so during a backfill one topic can run months ahead of another in event
+time.
 The watermark is therefore the partition's, not the engine's own: the newest event time of
 the input topic that lags most, among the topics that still have unread messages on this
 partition (all of them caught up: the newest event time overall), minus the allowed
