@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from models.customer import LOST, CustomerState
+from models.customer import LOST, CustomerState, Status
 from models.decisions import AT_RISK as AT_RISK_DECISION
 from models.decisions import LOST as LOST_DECISION
 from models.decisions import RECOVERED
@@ -176,7 +176,7 @@ class ChurnLedger:
     def decided(
         self,
         kind: str,
-        previous_status: int,
+        previous_status: Status,
         state: CustomerState,
         at: float,
         value_at_risk: float = 0.0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from enum import IntEnum
 from typing import Any
 
 from models.engagement import OPEN_RATE_WEIGHT, is_machine_open
@@ -17,8 +18,22 @@ from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.policy import Policy
 from models.rhythm import log_interval_days
 
-ACTIVE, AT_RISK, LOST = 0, 1, 2
-STATUS_NAMES = ("active", "at_risk", "lost")
+
+class Status(IntEnum):
+    """Where a customer stands. Ordered: within an episode the status only rises. One type
+    everywhere (state, decisions, metrics); ``str(status)`` is its name in the output
+    contract, and the record keeps the number."""
+
+    ACTIVE = 0
+    AT_RISK = 1
+    LOST = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+ACTIVE, AT_RISK, LOST = Status.ACTIVE, Status.AT_RISK, Status.LOST
+STATUS_NAMES = tuple(str(status) for status in Status)
 
 # Fingerprints of recent event ids are 4-byte crc32 values packed in one bytes object.
 _FP = 4
@@ -74,7 +89,7 @@ class CustomerState:
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
-        self.status = ACTIVE
+        self.status: Status = ACTIVE
         self.episode = 1
         self.orders = 0
         self.first_order_at: float | None = None
@@ -332,6 +347,8 @@ def from_record(values: list[Any]) -> CustomerState:
     for name, value in zip(_FIELDS, values, strict=False):
         if name == "recent_ids":
             value = bytes.fromhex(value)
+        elif name == "status":
+            value = Status(value)
         elif name == "intervals":
             value = tuple(value)
         elif name == "pending" and value is not None:

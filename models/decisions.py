@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from models.assessment import expected_next_order_at, likely_cause, reasons_at, risk_at
-from models.customer import ACTIVE, STATUS_NAMES, CustomerState
+from models.customer import ACTIVE, CustomerState, Status
 from models.policy import Policy
 from models.population import PopulationModel
 from models.rhythm import Rhythm
@@ -40,8 +40,8 @@ class Decision(NamedTuple):
     kind: str
     customer_id: str
     at: float
-    status: str
-    previous_status: str
+    status: Status
+    previous_status: Status
     episode: int
     view: dict[str, Any]
     # How many times this episode a sign of life had taken the customer from lost back to
@@ -92,7 +92,7 @@ def customer_view(
     risk = risk_at(state, t, policy, model, rhythm)
     cause = likely_cause({r.code for r in reasons})
     value = value_at(state, t, risk, policy, model)
-    status = STATUS_NAMES[state.status]
+    status = str(state.status)
     action = None
     if state.status != ACTIVE:
         action = policy.action_for(status, cause, value.retained)
@@ -121,8 +121,8 @@ def customer_view(
 def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
     """The decision as a CloudEvents 1.0 structured-mode JSON object."""
     data = dict(decision.view)
-    data["status"] = decision.status
-    data["previous_status"] = decision.previous_status
+    data["status"] = str(decision.status)
+    data["previous_status"] = str(decision.previous_status)
     data["previous_action"] = decision.previous_action
     data["episode"] = decision.episode
     return {

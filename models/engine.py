@@ -27,8 +27,8 @@ from models.assessment import plan_ahead
 from models.churn_rate import ChurnLedger
 from models.customer import (
     ACTIVE,
-    STATUS_NAMES,
     CustomerState,
+    Status,
     record,
     seen_before,
 )
@@ -62,7 +62,7 @@ def _event_entry(event: Event, state: CustomerState) -> tuple[Any, ...]:
     )
 
 
-_DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
+_DECISION_FOR_STATUS = {Status.AT_RISK: AT_RISK, Status.LOST: LOST}
 
 # How many further sends a plan looks ahead for (see Engine._apply): sends between looks
 # then cost no re-plan. Any value gives the same decisions; this one is the fastest measured.
@@ -303,7 +303,7 @@ class Engine:
         state.mu = rhythm.mu
         state.sd = rhythm.sd
 
-    def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
+    def _decide(self, kind: str, state: CustomerState, previous: Status, at: float) -> Decision:
         view = customer_view(state, at, self.policy, self.model)
         if self.ledger is not None:
             self.ledger.decided(kind, previous, state, at, view["value_at_risk"])
@@ -311,8 +311,8 @@ class Engine:
             kind=kind,
             customer_id=state.customer_id,
             at=at,
-            status=STATUS_NAMES[state.status],
-            previous_status=STATUS_NAMES[previous],
+            status=state.status,
+            previous_status=previous,
             episode=state.episode,
             view=view,
             revival=state.revivals,

@@ -351,9 +351,7 @@ class _PartitionSeen:
 
 def _non_active_statuses(engine: Engine) -> Tally[str]:
     """Customers per status other than active (one pass, once per new engine)."""
-    return Tally(
-        STATUS_NAMES[state.status] for state in engine.customers.values() if state.status != ACTIVE
-    )
+    return Tally(str(state.status) for state in engine.customers.values() if state.status != ACTIVE)
 
 
 def _delta(current: int, last: int) -> int:
@@ -603,7 +601,7 @@ class ChurnwatchMetrics:
     def _count_decisions(self, decisions: Sequence[Decision]) -> None:
         for kind, count in Tally(d.kind for d in decisions).items():
             self.decisions_published.labels(type=kind).inc(count)
-        moves = Tally((d.previous_status, d.status) for d in decisions)
+        moves = Tally((str(d.previous_status), str(d.status)) for d in decisions)
         for (before, after), count in moves.items():
             self.customers_transitioned.labels(from_status=before, to_status=after).inc(count)
 
@@ -683,10 +681,10 @@ class ChurnwatchMetrics:
 def _apply_transitions(non_active: Tally[str], decisions: Iterable[Decision]) -> None:
     """Move customers between status tallies as decisions say."""
     for decision in decisions:
-        if decision.previous_status != _ACTIVE:
-            non_active[decision.previous_status] -= 1
-        if decision.status != _ACTIVE:
-            non_active[decision.status] += 1
+        if decision.previous_status != ACTIVE:
+            non_active[str(decision.previous_status)] -= 1
+        if decision.status != ACTIVE:
+            non_active[str(decision.status)] += 1
 
 
 def create_metrics(

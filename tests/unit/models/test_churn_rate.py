@@ -20,7 +20,7 @@ from models.churn_rate import (
     month_start,
     next_month,
 )
-from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, from_record, to_record
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, Status, from_record, to_record
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
@@ -36,7 +36,7 @@ def at(text: str) -> float:
     return month_start(f"{year:04d}-{month:02d}") + (dom - 1) * 86_400.0 + 43_200.0
 
 
-def customer(cid: str, orders: int, spend: float, status: int = ACTIVE) -> CustomerState:
+def customer(cid: str, orders: int, spend: float, status: Status = ACTIVE) -> CustomerState:
     state = CustomerState(cid)
     state.orders, state.total_spend, state.status = orders, spend, status
     return state
@@ -188,7 +188,7 @@ def test_the_engine_counts_a_lapse_and_a_win_back_in_their_months() -> None:
     assert isinstance(outcome, list)
     decisions += outcome + engine.advance(day(201))
     lost = [d for d in decisions if d.kind == "lost"]
-    back = [d for d in decisions if d.kind == "recovered" and d.previous_status == "lost"]
+    back = [d for d in decisions if d.kind == "recovered" and d.previous_status is LOST]
     assert len(lost) == 1 and len(back) == 1
     rows = {(r.month, r.segment): r for r in engine.ledger.rows()}
     lost_month, back_month = month_of(lost[0].at), month_of(back[0].at)

@@ -39,7 +39,7 @@ def test_every_decision_is_a_valid_cloudevent() -> None:
         assert event["type"] == f"churnwatch.customer.{decision.kind}"
         assert event["subject"] == "c1"
         assert event["time"] == format_time(decision.at)
-        assert event["data"]["previous_status"] == decision.previous_status
+        assert event["data"]["previous_status"] == str(decision.previous_status)
 
 
 def test_ids_are_deterministic_and_distinct_per_decision() -> None:
@@ -62,7 +62,7 @@ def test_every_decision_of_two_episodes_is_a_valid_cloudevent_with_its_own_id() 
         assert isinstance(outcome, list)
         out += outcome
     out += engine.advance(day(1000))
-    assert [(d.kind, d.previous_status, d.episode) for d in out] == [
+    assert [(d.kind, str(d.previous_status), d.episode) for d in out] == [
         ("at_risk", "active", 1),
         ("lost", "at_risk", 1),
         ("recovered", "lost", 1),
