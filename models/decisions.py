@@ -1,10 +1,10 @@
-"""What Churnwatch says about a customer: decisions, their CloudEvents form, and views.
+"""What Churnwatch says about a customer: decisions, their ids, and views.
 
 A :class:`Decision` is a past-tense fact (the customer *became* at risk, lost or
-recovered) with everything a subscriber needs to act on it. :func:`to_cloudevent` renders
-it in the output contract (CloudEvents 1.0 structured JSON, ``docs/events.md``);
+recovered) with everything a subscriber needs to act on it, and a deterministic id;
 :func:`customer_view` is the same picture for any customer at any moment (snapshots and
-the lookup API).
+the lookup API). The output contract's wire form (CloudEvents 1.0) is the adapters' job:
+:mod:`streams.cloudevents`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ AT_RISK = "at_risk"
 LOST = "lost"
 RECOVERED = "recovered"
 DECISION_TYPES = (AT_RISK, LOST, RECOVERED)
-CLOUDEVENT_TYPES = {kind: f"churnwatch.customer.{kind}" for kind in DECISION_TYPES}
-# The schema of a decision's data (schemas/decision-data.schema.json), as its dataschema.
-DATA_SCHEMA = "urn:churnwatch:schema:decision-data:1"
 
 # Fixed namespace so decision ids are the same in every run and every deployment.
 ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
@@ -115,26 +112,6 @@ def customer_view(
         "expected_spend": round(value.expected_spend, 2),
         "value_at_risk": round(value.at_risk, 2),
         "episode": state.episode,
-    }
-
-
-def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
-    """The decision as a CloudEvents 1.0 structured-mode JSON object."""
-    data = dict(decision.view)
-    data["status"] = str(decision.status)
-    data["previous_status"] = str(decision.previous_status)
-    data["previous_action"] = decision.previous_action
-    data["episode"] = decision.episode
-    return {
-        "specversion": "1.0",
-        "id": decision.id,
-        "source": source,
-        "type": CLOUDEVENT_TYPES[decision.kind],
-        "subject": decision.customer_id,
-        "time": format_time(decision.at),
-        "datacontenttype": "application/json",
-        "dataschema": DATA_SCHEMA,
-        "data": data,
     }
 
 

@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from models.decisions import Decision, to_cloudevent
+from models.decisions import Decision
 from models.parse import Rejected
+from streams.cloudevents import to_cloudevent
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
 Headers = list[tuple[str, bytes]]
