@@ -39,7 +39,7 @@ from typing import Protocol
 import orjson
 
 from models.churn_rate import ChurnLedger
-from models.customer import CustomerState, from_record, to_record
+from models.customer import CustomerState
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
@@ -50,6 +50,7 @@ from streams.ahead import too_far_ahead
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
+from streams.records import from_record, to_record
 
 
 class Message(Protocol):

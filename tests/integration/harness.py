@@ -34,11 +34,12 @@ from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.churn_rate import ALL_SEGMENTS, MEASURES, VALUE_MEASURES
-from models.customer import CustomerState, to_record
+from models.customer import CustomerState
 from models.engine import Engine
 from models.policy import Policy
 from streams.kafka.wire import is_partition_key
 from streams.metrics import CHURN_RATE_GAUGES
+from streams.records import to_record
 from streams.replay import InputFile, replay
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,11 +20,12 @@ from models.churn_rate import (
     month_start,
     next_month,
 )
-from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, Status, from_record, to_record
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, Status
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
 from models.policy import Policy
+from streams.records import from_record, to_record
 from tests.builders import a_call, an_email, an_order, day
 
 POLICY = Policy()  # segments: bronze from 0, silver from 250, gold from 1000, platinum 5000

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.customer import Status, from_record, to_record
+from models.customer import Status
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
 from models.parse import LATE_EVENT, Rejected
 from models.policy import DAY, Policy
 from models.population import PopulationModel
+from streams.records import from_record, to_record
 from tests.builders import a_call, an_email, an_order, day
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from models.customer import from_record, to_record
 from models.policy import DAY, Policy
 from streams.kafka import wire
 from streams.kafka.partition import Inbound, PartitionWorker, Routes
+from streams.records import from_record, to_record
 from tests.builders import EPOCH, call_json, email_json, order_json
 
 ORDERS, EMAILS, CALLS, TICKS = "orders", "email-events", "calls", "ticks"
