@@ -56,8 +56,9 @@ _V4_FIELDS = ("plan_covers",)
 # action preceded it (older records load with None: none known).
 _V5_FIELDS = ("last_action",)
 
-# Pending events are stored as lists, recent event-id fingerprints as hex.
-_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS + _V5_FIELDS
+# The record's fields in order (the state's slots are kept sorted by name). Pending events
+# are stored as lists, recent event-id fingerprints as hex.
+FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS + _V5_FIELDS
 _V1_LENGTH = len(_V1_FIELDS)
 _V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
 _V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
@@ -67,7 +68,7 @@ _V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
 def to_record(state: CustomerState) -> list[Any]:
     """The state as a JSON-able list (``bytes`` as hex, events as lists)."""
     out: list[Any] = []
-    for name in _FIELDS:
+    for name in FIELDS:
         value = getattr(state, name)
         if name == "recent_ids":
             value = value.hex()
@@ -96,10 +97,10 @@ def from_record(values: list[Any]) -> CustomerState:
     (before the suggested action was kept: none)."""
     kinds = _EVENT_KINDS
     state = CustomerState(values[0])
-    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(_FIELDS))
+    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(FIELDS))
     if len(values) not in lengths:
         raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
-    for name, value in zip(_FIELDS, values, strict=False):
+    for name, value in zip(FIELDS, values, strict=False):
         if name == "recent_ids":
             value = bytes.fromhex(value)
         elif name == "status":

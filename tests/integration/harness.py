@@ -34,12 +34,11 @@ from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.churn_rate import ALL_SEGMENTS, MEASURES, VALUE_MEASURES
-from models.customer import CustomerState
 from models.engine import Engine
 from models.policy import Policy
 from streams.kafka.wire import is_partition_key
 from streams.metrics import CHURN_RATE_GAUGES
-from streams.records import to_record
+from streams.records import FIELDS, to_record
 from streams.replay import InputFile, replay
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,7 +346,7 @@ def state_differences(table: dict[bytes, bytes], expected: dict[bytes, list[Any]
     receives a customer's orders, emails and calls interleaved differently than the file.
     Floats are compared to 1e-6 relative (partitions sum the population in another order).
     """
-    skip = CustomerState.__slots__.index("recent_ids")
+    skip = FIELDS.index("recent_ids")
     found = {k: orjson.loads(v) for k, v in table.items() if not is_partition_key(k)}
     problems = []
     if set(found) != set(expected):
@@ -360,7 +359,7 @@ def state_differences(table: dict[bytes, bytes], expected: dict[bytes, list[Any]
                 else a == b
             )
             if index != skip and not same:
-                name = CustomerState.__slots__[index]
+                name = FIELDS[index]
                 problems.append(f"{key.decode()}.{name}: table {a!r}, replay {b!r}")
     return problems
 

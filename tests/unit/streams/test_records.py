@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from models.customer import CustomerState, record, seen_before
 from models.events import Event
 from models.policy import DAY, Policy
-from streams.records import from_record, to_record
+from streams.records import FIELDS, from_record, to_record
 from tests.builders import EPOCH, a_call, an_email, an_order, day
 
 POLICY = Policy()
@@ -25,6 +25,7 @@ def fold(*events: Event) -> CustomerState:
 def test_the_record_holds_every_field_of_the_state() -> None:
     state = fold(an_order("c1", day(0)), an_order("c1", day(20)))
     assert len(to_record(state)) == len(CustomerState.__slots__)
+    assert sorted(FIELDS) == sorted(CustomerState.__slots__)
 
 
 event_lists = st.lists(
