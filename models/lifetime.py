@@ -52,6 +52,11 @@ _BOUND_TOLERANCE = 0.02
 _BOUND_ODDS = 0.05
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)
+# The quick lower bound aims this far below the target in log-odds and is kept when it
+# lands within twice that (its guess lands up to about 0.05 above where it aims).
+_QUICK_AIM = -0.05
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_MAX_LOG_TARGET = 700.0  # exp() of more overflows
 
 
 class Silence:
@@ -63,6 +68,7 @@ class Silence:
     """
 
     __slots__ = (
+        "_eventually_gone",
         "_weibull_centre",
         "_weibull_scale",
         "a",
@@ -92,6 +98,7 @@ class Silence:
         self.log_sa = log_survival(mu, sd, self.a, family)
         self._weibull_scale = sd / _GUMBEL_SD
         self._weibull_centre = mu + self._weibull_scale * _EULER_GAMMA
+        self._eventually_gone = -1.0  # not computed yet
 
     def parts(self, s: float) -> tuple[float, float]:
         """``(gone, log alive)`` after ``s`` seconds of silence since the last order, both
@@ -160,6 +167,10 @@ class Silence:
         lo = max(earliest, self.a, 1.0)
         if lo == math.inf:
             return _NEVER
+        if before:
+            bound = self._quick_bound(log_target, lo)
+            if bound is not None:
+                return bound
         f_lo = self.log_odds(lo) - log_target
         if f_lo >= 0.0:
             return lo
@@ -226,3 +237,62 @@ class Silence:
         if s_hi == math.inf:
             return _NEVER
         return s_lo if before else s_hi
+
+    def _quick_bound(self, log_target: float, lo: float) -> float | None:
+        """A lower bound of the crossing at one evaluation, or None (the search then runs).
+
+        Far enough into a silence, gone is what it tends to, ``G`` (the chance of leaving
+        before the next order would have come), less what is still to come, about ``k
+        alive / h`` (``k = shape / (rate + s - a)`` the leaving hazard, ``h`` the rhythm's
+        hazard, which is ``dw/ds``). With ``alive = R(s - a) exp(-w)``, log-odds reaches
+        the target at ``w = log(e^target + k / h) - log G + log R(s - a)``; two rounds in
+        ``s`` settle ``k``, ``h`` and ``R``. Aimed a little short, the guess is kept when its
+        log-odds is below the target by less than ``-2 * _QUICK_AIM``: any silence below the
+        target is a lower bound (log-odds only rises with silence). A guess, not the
+        answer: the bound decides when to look again, never a decision.
+        """
+        gone = self._eventually_gone
+        if gone < 0.0:
+            gone = self._eventually_gone = self._gone_eventually()
+        if not gone > 0.0 or log_target > _MAX_LOG_TARGET:
+            return None
+        mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
+        rate, neg_shape = self.rate_days * DAY, -self.shape
+        log_gone, odds = math.log(gone), math.exp(log_target)
+        s = silence_for_log_survival(mu, sd, log_sa - (log_target - log_gone), family)
+        for _ in range(2):  # the corrections change slowly with s: two rounds settle them
+            if not a < s < _LONGEST_SILENCE:
+                return None
+            log_s = log_survival(mu, sd, s, family)
+            if family == WEIBULL:
+                hazard = -log_s * _GUMBEL_SD / (sd * s)
+            else:
+                z = (math.log(s / DAY) - mu) / sd
+                hazard = math.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_s) / (sd * s)
+            if not hazard > 0.0:
+                return None
+            leaving = -neg_shape / (rate + s - a)
+            w = (
+                math.log(odds + leaving / hazard)
+                - log_gone
+                + neg_shape * math.log1p((s - a) / rate)
+                + _QUICK_AIM
+            )
+            s = silence_for_log_survival(mu, sd, log_sa - w, family)
+        if not lo <= s < _LONGEST_SILENCE:
+            return None
+        f = self.log_odds(s) - log_target
+        if 2.0 * _QUICK_AIM < f < 0.0:
+            return s
+        return None
+
+    def _gone_eventually(self) -> float:
+        """What gone tends to as the silence grows without end (relative to ``S(a)``)."""
+        mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
+        rate, neg_shape = self.rate_days * DAY, -self.shape
+        total = 0.0
+        for node, weight in _NODES:
+            u = silence_for_log_survival(mu, sd, log_sa + math.log(node), family)
+            if u > a:
+                total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
+        return total

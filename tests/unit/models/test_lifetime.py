@@ -74,3 +74,25 @@ def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earlie
         or silence.log_odds(at * (1.0 - 2e-6)) < target
         or at == max(earliest, silence.a, 1.0)
     )
+
+
+@given(silences, st.floats(min_value=-3.0, max_value=6.0), st.floats(min_value=0, max_value=90))
+def test_the_quick_lower_bound_is_below_the_crossing_and_close_to_it(silence, target, earliest):
+    # The one-evaluation guess the bound search tries first: when it answers, the odds
+    # there are short of the target (so it comes before the crossing) by less than 0.1.
+    lo = max(earliest * DAY, silence.a, 1.0)
+    quick = silence._quick_bound(target, lo)
+    if quick is None:
+        return
+    assert quick >= lo
+    assert target - 0.1 < silence.log_odds(quick) < target
+    assert quick <= silence.crossing(target, lo)
+    assert silence.crossing(target, lo, before=True) == quick
+
+
+def test_the_quick_lower_bound_answers_for_a_typical_customer() -> None:
+    silence = Silence(math.log(30.0), 0.8, "weibull", 3 * DAY, 1.0, 740.0)
+    for target in (-1.0, 0.0, 1.0, 2.0):
+        quick = silence._quick_bound(target, 30 * DAY)
+        assert quick is not None
+        assert target - 0.1 < silence.log_odds(quick) < target
