@@ -245,11 +245,12 @@ class Silence:
         before the next order would have come), less what is still to come, about ``k
         alive / h`` (``k = shape / (rate + s - a)`` the leaving hazard, ``h`` the rhythm's
         hazard, which is ``dw/ds``). With ``alive = R(s - a) exp(-w)``, log-odds reaches
-        the target at ``w = log(e^target + k / h) - log G + log R(s - a)``; two rounds in
-        ``s`` settle ``k``, ``h`` and ``R``. Aimed a little short, the guess is kept when its
-        log-odds is below the target by less than ``-2 * _QUICK_AIM``: any silence below the
-        target is a lower bound (log-odds only rises with silence). A guess, not the
-        answer: the bound decides when to look again, never a decision.
+        the target at ``w = log(e^target + k / h) - log G + log R(s - a)``, with ``k``,
+        ``h`` and ``R`` taken at a first guess (``w = target - log G``). Aimed a little
+        short, the guess is kept when its log-odds is below the target by less than ``-2 *
+        _QUICK_AIM``: any silence below the target is a lower bound (log-odds only rises
+        with silence). A guess, not the answer: the bound decides when to look again, never
+        a decision.
         """
         gone = self._eventually_gone
         if gone < 0.0:
@@ -257,28 +258,28 @@ class Silence:
         if not gone > 0.0 or log_target > _MAX_LOG_TARGET:
             return None
         mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
-        rate, neg_shape = self.rate_days * DAY, -self.shape
-        log_gone, odds = math.log(gone), math.exp(log_target)
-        s = silence_for_log_survival(mu, sd, log_sa - (log_target - log_gone), family)
-        for _ in range(2):  # the corrections change slowly with s: two rounds settle them
-            if not a < s < _LONGEST_SILENCE:
-                return None
-            log_s = log_survival(mu, sd, s, family)
-            if family == WEIBULL:
-                hazard = -log_s * _GUMBEL_SD / (sd * s)
-            else:
-                z = (math.log(s / DAY) - mu) / sd
-                hazard = math.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_s) / (sd * s)
-            if not hazard > 0.0:
-                return None
-            leaving = -neg_shape / (rate + s - a)
-            w = (
-                math.log(odds + leaving / hazard)
-                - log_gone
-                + neg_shape * math.log1p((s - a) / rate)
-                + _QUICK_AIM
-            )
-            s = silence_for_log_survival(mu, sd, log_sa - w, family)
+        rate, shape = self.rate_days * DAY, self.shape
+        log_gone = math.log(gone)
+        # First w = target - log G (k, h and R left out), where log S(s) = log S(a) - w ...
+        log_s = log_sa - log_target + log_gone
+        s = silence_for_log_survival(mu, sd, log_s, family)
+        if not a < s < _LONGEST_SILENCE:
+            return None
+        if family == WEIBULL:
+            hazard = -log_s * _GUMBEL_SD / (sd * s)
+        else:
+            z = (math.log(s / DAY) - mu) / sd
+            hazard = math.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_s) / (sd * s)
+        if not hazard > 0.0:
+            return None
+        # ... then once more with k, h and R taken there (they change slowly with s).
+        log_s = log_sa - (
+            math.log(math.exp(log_target) + shape / (rate + s - a) / hazard)
+            - log_gone
+            - shape * math.log1p((s - a) / rate)
+            + _QUICK_AIM
+        )
+        s = silence_for_log_survival(mu, sd, log_s, family)
         if not lo <= s < _LONGEST_SILENCE:
             return None
         f = self.log_odds(s) - log_target
