@@ -261,7 +261,9 @@ def _at_risk_time(
         state.mu, state.sd, policy.on_rhythm_share, silence.family
     )
     early = max(lost_at - policy.at_risk_lead_intervals * median, on_time)
-    if early < math.inf:
+    # A lower bound needs no look at ``early``: the value below is at most ``early`` and at
+    # most the time either way.
+    if early < math.inf and not before:
         threshold = policy.at_risk_risk
         log_target = math.log(threshold / (1.0 - threshold)) - math.log(odds)
         if silence.log_odds(early - last) < log_target:
