@@ -52,11 +52,11 @@ _BOUND_TOLERANCE = 0.02
 _BOUND_ODDS = 0.05
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)
-# The quick lower bound aims this far below the target in log-odds and is kept when it
-# lands within twice that (its guess lands up to about 0.05 above where it aims).
-_QUICK_AIM = -0.05
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+# The quick lower bound aims its ceiling of log-odds this far below the target.
+_QUICK_AIM = -0.03
 _MAX_LOG_TARGET = 700.0  # exp() of more overflows
+# Added to a ceiling of gone: rounding moves a sum of three terms under 1 by ~1e-15.
+_ROUNDING = 1e-12
 
 
 class Silence:
@@ -69,6 +69,7 @@ class Silence:
 
     __slots__ = (
         "_eventually_gone",
+        "_rate",
         "_weibull_centre",
         "_weibull_scale",
         "a",
@@ -99,6 +100,7 @@ class Silence:
         self._weibull_scale = sd / _GUMBEL_SD
         self._weibull_centre = mu + self._weibull_scale * _EULER_GAMMA
         self._eventually_gone = -1.0  # not computed yet
+        self._rate = rate_days * DAY
 
     def parts(self, s: float) -> tuple[float, float]:
         """``(gone, log alive)`` after ``s`` seconds of silence since the last order, both
@@ -239,18 +241,18 @@ class Silence:
         return s_lo if before else s_hi
 
     def _quick_bound(self, log_target: float, lo: float) -> float | None:
-        """A lower bound of the crossing at one evaluation, or None (the search then runs).
+        """A lower bound of the crossing without evaluating the posterior, or None (the
+        search then runs).
 
-        Far enough into a silence, gone is what it tends to, ``G`` (the chance of leaving
-        before the next order would have come), less what is still to come, about ``k
-        alive / h`` (``k = shape / (rate + s - a)`` the leaving hazard, ``h`` the rhythm's
-        hazard, which is ``dw/ds``). With ``alive = R(s - a) exp(-w)``, log-odds reaches
-        the target at ``w = log(e^target + k / h) - log G + log R(s - a)``, with ``k``,
-        ``h`` and ``R`` taken at a first guess (``w = target - log G``). Aimed a little
-        short, the guess is kept when its log-odds is below the target by less than ``-2 *
-        _QUICK_AIM``: any silence below the target is a lower bound (log-odds only rises
-        with silence). A guess, not the answer: the bound decides when to look again, never
-        a decision.
+        Every node of the quadrature in :meth:`parts` sits at an interval no longer than
+        where it sits when the silence never ends, so gone is at most ``H(s - a) r + (1 -
+        r) G``, with ``r = S(s) / S(a)`` and ``G`` gone's limit (:meth:`_gone_eventually`):
+        a ceiling of log-odds in closed form (:meth:`_log_odds_ceiling`). Where the ceiling
+        is below the target, so is log-odds, and that silence is a lower bound (log-odds
+        only rises with silence). The ceiling reaches ``target`` where ``r = G / (e^target
+        R - H + G)``, ``R = 1 - H`` taken at a first guess; aimed a little short, that
+        silence is the answer when the ceiling there is below the target. Near the crossing
+        the ceiling is within a few hundredths of log-odds, so the bound is close.
         """
         gone = self._eventually_gone
         if gone < 0.0:
@@ -258,42 +260,50 @@ class Silence:
         if not gone > 0.0 or log_target > _MAX_LOG_TARGET:
             return None
         mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
-        rate, shape = self.rate_days * DAY, self.shape
-        log_gone = math.log(gone)
-        # First w = target - log G (k, h and R left out), where log S(s) = log S(a) - w ...
-        log_s = log_sa - log_target + log_gone
-        s = silence_for_log_survival(mu, sd, log_s, family)
-        if not a < s < _LONGEST_SILENCE:
-            return None
-        if family == WEIBULL:
-            hazard = -log_s * _GUMBEL_SD / (sd * s)
-        else:
-            z = (math.log(s / DAY) - mu) / sd
-            hazard = math.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_s) / (sd * s)
-        if not hazard > 0.0:
-            return None
-        # ... then once more with k, h and R taken there (they change slowly with s).
-        log_s = log_sa - (
-            math.log(math.exp(log_target) + shape / (rate + s - a) / hazard)
-            - log_gone
-            - shape * math.log1p((s - a) / rate)
-            + _QUICK_AIM
-        )
-        s = silence_for_log_survival(mu, sd, log_s, family)
-        if not lo <= s < _LONGEST_SILENCE:
-            return None
-        f = self.log_odds(s) - log_target
-        if 2.0 * _QUICK_AIM < f < 0.0:
+        odds, log_gone = math.exp(log_target + _QUICK_AIM), math.log(gone)
+        stayed = 1.0  # R at the first guess: none of the leaving hazard yet
+        s = 0.0
+        for _ in range(2):
+            denominator = odds * stayed - (1.0 - stayed) + gone
+            if not denominator > 0.0:
+                return None
+            s = silence_for_log_survival(
+                mu, sd, log_sa - (math.log(denominator) - log_gone), family
+            )
+            if not a < s < _LONGEST_SILENCE:
+                return None
+            stayed = (1.0 + (s - a) / self._rate) ** -self.shape
+        if s >= lo and self._log_odds_ceiling(s) < log_target:
             return s
         return None
 
+    def _log_odds_ceiling(self, s: float) -> float:
+        """At least :meth:`log_odds` at ``s``: gone with every node of the quadrature at its
+        limit (see :meth:`_quick_bound`), plus far more than rounding can add to a sum of
+        three terms, and log alive computed exactly as :meth:`parts` does."""
+        a = self.a
+        if s <= a:
+            return -_NEVER
+        log_ratio = log_survival(self.mu, self.sd, s, self.family) - self.log_sa
+        ratio = math.exp(log_ratio)
+        log_stayed = -self.shape * math.log1p((s - a) / self._rate)
+        gone = -math.expm1(log_stayed) * ratio + (1.0 - ratio) * self._eventually_gone
+        return math.log(gone + _ROUNDING) - (log_ratio + log_stayed)
+
     def _gone_eventually(self) -> float:
-        """What gone tends to as the silence grows without end (relative to ``S(a)``)."""
-        mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
-        rate, neg_shape = self.rate_days * DAY, -self.shape
+        """What gone tends to as the silence grows without end (relative to ``S(a)``): the
+        quadrature of :meth:`parts` with ``S(s) = 0``, each node where :meth:`parts` puts it
+        (the same operations)."""
+        log_sa, rate, neg_shape, a = self.log_sa, self._rate, -self.shape, self.a
+        log = math.log
         total = 0.0
         for node, weight in _NODES:
-            u = silence_for_log_survival(mu, sd, log_sa + math.log(node), family)
-            if u > a:
-                total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
+            log_v = log_sa + log(node)
+            if log_v < 0.0:
+                if self.family == WEIBULL:
+                    u = math.exp(self._weibull_centre + self._weibull_scale * log(-log_v)) * DAY
+                else:
+                    u = silence_for_log_survival(self.mu, self.sd, log_v, self.family)
+                if u > a:
+                    total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
         return total
