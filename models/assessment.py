@@ -323,6 +323,18 @@ def plan_ahead(
     if status == ACTIVE and complaint_at is not None and t >= complaint_at:
         target = AT_RISK
     if state.last_order_at is not None and state.first_order_at is not None:
+        if mails > 0 and target == status:
+            # Silence decides nothing, whatever the evidence, before the expected order
+            # (lost) and the on-rhythm moment (at_risk): until then a look at the earlier of
+            # the two covers every mail, at no cost (the crossings are never earlier).
+            quiet_until = state.last_order_at + min(
+                math.exp(state.mu) * DAY,
+                silence_for_survival(
+                    state.mu, state.sd, policy.on_rhythm_share, model.interval_distribution
+                ),
+            )
+            if t < quiet_until:
+                return target, min(wake, quiet_until), EVERY_MAIL
         silence = silence_of(state, policy, model)
         exact_lr, most_lr = email_silence_odds_ahead(state, policy, mails)
         signals = signal_odds(state, t, policy, model)
