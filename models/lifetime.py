@@ -57,6 +57,10 @@ _QUICK_AIM = -0.03
 _MAX_LOG_TARGET = 700.0  # exp() of more overflows
 # Added to a ceiling of gone: rounding moves a sum of three terms under 1 by ~1e-15.
 _ROUNDING = 1e-12
+# Exact crossings found, by silence, target and earliest moment (a pure memo, cleared when
+# full).
+_CROSSINGS: dict[tuple[float, float, str, float, float, float, float, float], float] = {}
+_CROSSINGS_KEPT = 16384
 
 
 class Silence:
@@ -165,14 +169,40 @@ class Silence:
         The search runs on ``w = -log(S(s) / S(a))``, the rhythm's cumulative hazard since
         the sign of life, where log-odds is close to ``w`` plus a slowly changing term: a
         secant step from below lands near the target, Illinois steps close the bracket.
+        The exact answers are remembered (a bounded table: the engine asks for the same
+        crossing at a wake-up and again when it fires), lower bounds first try
+        :meth:`_quick_bound`.
         """
+        if before:
+            lo = max(earliest, self.a, 1.0)
+            if lo < math.inf:
+                bound = self._quick_bound(log_target, lo)
+                if bound is not None:
+                    return bound
+            return self._search(log_target, earliest, True)
+        key = (
+            self.mu,
+            self.sd,
+            self.family,
+            self.a,
+            self.shape,
+            self.rate_days,
+            log_target,
+            earliest,
+        )
+        found = _CROSSINGS.get(key)
+        if found is None:
+            found = self._search(log_target, earliest, False)
+            if len(_CROSSINGS) >= _CROSSINGS_KEPT:
+                _CROSSINGS.clear()
+            _CROSSINGS[key] = found
+        return found
+
+    def _search(self, log_target: float, earliest: float, before: bool) -> float:
+        """:meth:`crossing` by the bracketing search."""
         lo = max(earliest, self.a, 1.0)
         if lo == math.inf:
             return _NEVER
-        if before:
-            bound = self._quick_bound(log_target, lo)
-            if bound is not None:
-                return bound
         f_lo = self.log_odds(lo) - log_target
         if f_lo >= 0.0:
             return lo

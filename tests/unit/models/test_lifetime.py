@@ -107,3 +107,14 @@ def test_the_quick_lower_bound_answers_close_to_the_crossing_for_a_typical_custo
         assert quick is not None
         assert target - 0.15 < silence.log_odds(quick) < target
         assert 0 < silence.crossing(target, 30 * DAY) - quick < days_early * DAY
+
+
+@given(silences, st.floats(min_value=-3.0, max_value=6.0), st.floats(min_value=0, max_value=90))
+def test_a_remembered_crossing_is_the_one_the_search_finds(silence, target, earliest_days):
+    earliest = earliest_days * DAY
+    searched = silence._search(target, earliest, False)
+    assert silence.crossing(target, earliest) == searched
+    again = Silence(
+        silence.mu, silence.sd, silence.family, silence.a, silence.shape, silence.rate_days
+    )
+    assert again.crossing(target, earliest) == searched  # from the table this time
