@@ -289,20 +289,25 @@ class Silence:
             gone = self._eventually_gone = self._gone_eventually()
         if not gone > 0.0 or log_target > _MAX_LOG_TARGET:
             return None
-        mu, sd, family, log_sa, a = self.mu, self.sd, self.family, self.log_sa, self.a
-        odds, log_gone = math.exp(log_target + _QUICK_AIM), math.log(gone)
+        log, exp = math.log, math.exp
+        log_sa, a, rate, neg_shape = self.log_sa, self.a, self._rate, -self.shape
+        weibull = self.family == WEIBULL
+        centre, scale = self._weibull_centre, self._weibull_scale
+        odds, log_gone = exp(log_target + _QUICK_AIM), log(gone)
         stayed = 1.0  # R at the first guess: none of the leaving hazard yet
         s = 0.0
         for _ in range(2):
             denominator = odds * stayed - (1.0 - stayed) + gone
             if not denominator > 0.0:
                 return None
-            s = silence_for_log_survival(
-                mu, sd, log_sa - (math.log(denominator) - log_gone), family
-            )
+            log_s = log_sa - (log(denominator) - log_gone)
+            if weibull:  # silence_for_log_survival, as parts computes it
+                s = exp(centre + scale * log(-log_s)) * DAY if log_s < 0.0 else 0.0
+            else:
+                s = silence_for_log_survival(self.mu, self.sd, log_s, self.family)
             if not a < s < _LONGEST_SILENCE:
                 return None
-            stayed = (1.0 + (s - a) / self._rate) ** -self.shape
+            stayed = (1.0 + (s - a) / rate) ** neg_shape
         if s >= lo and self._log_odds_ceiling(s) < log_target:
             return s
         return None
@@ -314,7 +319,13 @@ class Silence:
         a = self.a
         if s <= a:
             return -_NEVER
-        log_ratio = log_survival(self.mu, self.sd, s, self.family) - self.log_sa
+        if self.family == WEIBULL and s > 1e-6:  # log_survival, the same operations
+            log_ratio = -math.exp(
+                _GUMBEL_SD * ((math.log(s / DAY) - self.mu) / self.sd) - _EULER_GAMMA
+            )
+            log_ratio -= self.log_sa
+        else:
+            log_ratio = log_survival(self.mu, self.sd, s, self.family) - self.log_sa
         ratio = math.exp(log_ratio)
         log_stayed = -self.shape * math.log1p((s - a) / self._rate)
         gone = -math.expm1(log_stayed) * ratio + (1.0 - ratio) * self._eventually_gone
