@@ -80,7 +80,6 @@ def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earlie
 def test_the_closed_form_ceiling_is_never_below_the_odds(silence, days):
     # The quick lower bound trusts this ceiling instead of evaluating the posterior.
     for s in (silence.a + days * DAY, days * DAY, silence.a * (1.0 + 1e-9) + 1e-3):
-        silence._eventually_gone = silence._gone_eventually()
         assert silence._log_odds_ceiling(s) >= silence.log_odds(s)
 
 
