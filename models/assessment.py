@@ -260,7 +260,9 @@ def _at_risk_time(
         state.mu, state.sd, policy.on_rhythm_share, silence.family
     )
     early = max(lost_at - policy.at_risk_lead_intervals * median, on_time)
-    if early < math.inf:
+    # A lower bound needs no look at ``early``: the value below is at most ``early`` and at
+    # most the time either way.
+    if early < math.inf and not before:
         threshold = policy.at_risk_risk
         log_target = math.log(threshold / (1.0 - threshold)) - math.log(odds)
         if silence.log_odds(early - last) < log_target:
@@ -320,6 +322,18 @@ def plan_ahead(
     if status == ACTIVE and complaint_at is not None and t >= complaint_at:
         target = AT_RISK
     if state.last_order_at is not None and state.first_order_at is not None:
+        if mails > 0 and target == status:
+            # Silence decides nothing, whatever the evidence, before the expected order
+            # (lost) and the on-rhythm moment (at_risk): until then a look at the earlier of
+            # the two covers every mail, at no cost (the crossings are never earlier).
+            quiet_until = state.last_order_at + min(
+                math.exp(state.mu) * DAY,
+                silence_for_survival(
+                    state.mu, state.sd, policy.on_rhythm_share, model.interval_distribution
+                ),
+            )
+            if t < quiet_until:
+                return target, min(wake, quiet_until), EVERY_MAIL
         silence = silence_of(state, policy, model)
         exact_lr, most_lr = email_silence_odds_ahead(state, policy, mails)
         signals = signal_odds(state, t, policy, model)

@@ -55,6 +55,15 @@ _BOUND_TOLERANCE = 0.02
 _BOUND_ODDS = 0.05
 _EULER_GAMMA = 0.5772156649015329
 _GUMBEL_SD = math.pi / math.sqrt(6.0)
+# The quick lower bound aims its ceiling of log-odds this far below the target.
+_QUICK_AIM = -0.03
+_MAX_LOG_TARGET = 700.0  # exp() of more overflows
+# Added to a ceiling of gone: rounding moves a sum of three terms under 1 by ~1e-15.
+_ROUNDING = 1e-12
+# Exact crossings found, by silence, target and earliest moment (a pure memo, cleared when
+# full).
+_CROSSINGS: dict[tuple[float, float, str, float, float, float, float, float], float] = {}
+_CROSSINGS_KEPT = 16384
 
 
 class Silence:
@@ -66,6 +75,8 @@ class Silence:
     """
 
     __slots__ = (
+        "_eventually_gone",
+        "_rate",
         "_weibull_centre",
         "_weibull_scale",
         "a",
@@ -95,6 +106,8 @@ class Silence:
         self.log_sa = log_survival(mu, sd, self.a, family)
         self._weibull_scale = sd / _GUMBEL_SD
         self._weibull_centre = mu + self._weibull_scale * _EULER_GAMMA
+        self._eventually_gone = -1.0  # not computed yet
+        self._rate = rate_days * DAY
 
     def parts(self, s: float) -> tuple[float, float]:
         """``(gone, log alive)`` after ``s`` seconds of silence since the last order, both
@@ -159,7 +172,37 @@ class Silence:
         The search runs on ``w = -log(S(s) / S(a))``, the rhythm's cumulative hazard since
         the sign of life, where log-odds is close to ``w`` plus a slowly changing term: a
         secant step from below lands near the target, Illinois steps close the bracket.
+        The exact answers are remembered (a bounded table: the engine asks for the same
+        crossing at a wake-up and again when it fires), lower bounds first try
+        :meth:`_quick_bound`.
         """
+        if before:
+            lo = max(earliest, self.a, 1.0)
+            if lo < math.inf:
+                bound = self._quick_bound(log_target, lo)
+                if bound is not None:
+                    return bound
+            return self._search(log_target, earliest, True)
+        key = (
+            self.mu,
+            self.sd,
+            self.family,
+            self.a,
+            self.shape,
+            self.rate_days,
+            log_target,
+            earliest,
+        )
+        found = _CROSSINGS.get(key)
+        if found is None:
+            found = self._search(log_target, earliest, False)
+            if len(_CROSSINGS) >= _CROSSINGS_KEPT:
+                _CROSSINGS.clear()
+            _CROSSINGS[key] = found
+        return found
+
+    def _search(self, log_target: float, earliest: float, before: bool) -> float:
+        """:meth:`crossing` by the bracketing search."""
         lo = max(earliest, self.a, 1.0)
         if lo == math.inf:
             return _NEVER
@@ -229,3 +272,87 @@ class Silence:
         if s_hi == math.inf:
             return _NEVER
         return s_lo if before else s_hi
+
+    def _quick_bound(self, log_target: float, lo: float) -> float | None:
+        """A lower bound of the crossing without evaluating the posterior, or None (the
+        search then runs).
+
+        Every node of the quadrature in :meth:`parts` sits at an interval no longer than
+        where it sits when the silence never ends, so gone is at most ``H(s - a) r + (1 -
+        r) G``, with ``r = S(s) / S(a)`` and ``G`` gone's limit (:meth:`_gone_eventually`):
+        a ceiling of log-odds in closed form (:meth:`_log_odds_ceiling`). Where the ceiling
+        is below the target, so is log-odds, and that silence is a lower bound (log-odds
+        only rises with silence). The ceiling reaches ``target`` where ``r = G / (e^target
+        R - H + G)``, ``R = 1 - H`` taken at a first guess; aimed a little short, that
+        silence is the answer when the ceiling there is below the target. Far into a
+        silence the ceiling is close to log-odds (on the benchmark replay's first 200,000
+        events, log-odds at these bounds is within 0.1 of the target for 62 % of them and
+        within 0.3 for 95 %).
+        """
+        gone = self._eventually_gone
+        if gone < 0.0:
+            gone = self._eventually_gone = self._gone_eventually()
+        if not gone > 0.0 or log_target > _MAX_LOG_TARGET:
+            return None
+        log, exp = math.log, math.exp
+        log_sa, a, rate, neg_shape = self.log_sa, self.a, self._rate, -self.shape
+        weibull = self.family == WEIBULL
+        centre, scale = self._weibull_centre, self._weibull_scale
+        odds, log_gone = exp(log_target + _QUICK_AIM), log(gone)
+        stayed = 1.0  # R at the first guess: none of the leaving hazard yet
+        s = 0.0
+        for _ in range(2):
+            denominator = odds * stayed - (1.0 - stayed) + gone
+            if not denominator > 0.0:
+                return None
+            log_s = log_sa - (log(denominator) - log_gone)
+            if weibull:  # silence_for_log_survival, as parts computes it
+                s = exp(centre + scale * log(-log_s)) * DAY if log_s < 0.0 else 0.0
+            else:
+                s = silence_for_log_survival(self.mu, self.sd, log_s, self.family)
+            if not a < s < _LONGEST_SILENCE:
+                return None
+            stayed = (1.0 + (s - a) / rate) ** neg_shape
+        if s >= lo and self._log_odds_ceiling(s) < log_target:
+            return s
+        return None
+
+    def _log_odds_ceiling(self, s: float) -> float:
+        """At least :meth:`log_odds` at ``s``: gone with every node of the quadrature at its
+        limit (see :meth:`_quick_bound`), plus far more than rounding can add to a sum of
+        three terms, and log alive computed exactly as :meth:`parts` does."""
+        a = self.a
+        if s <= a:
+            return -_NEVER
+        if self.family == WEIBULL and s > 1e-6:  # log_survival, the same operations
+            log_ratio = -math.exp(
+                _GUMBEL_SD * ((math.log(s / DAY) - self.mu) / self.sd) - _EULER_GAMMA
+            )
+            log_ratio -= self.log_sa
+        else:
+            log_ratio = log_survival(self.mu, self.sd, s, self.family) - self.log_sa
+        ratio = math.exp(log_ratio)
+        log_stayed = -self.shape * math.log1p((s - a) / self._rate)
+        limit = self._eventually_gone
+        if limit < 0.0:
+            limit = self._eventually_gone = self._gone_eventually()
+        gone = -math.expm1(log_stayed) * ratio + (1.0 - ratio) * limit
+        return math.log(gone + _ROUNDING) - (log_ratio + log_stayed)
+
+    def _gone_eventually(self) -> float:
+        """What gone tends to as the silence grows without end (relative to ``S(a)``): the
+        quadrature of :meth:`parts` with ``S(s) = 0``, each node where :meth:`parts` puts it
+        (the same operations)."""
+        log_sa, rate, neg_shape, a = self.log_sa, self._rate, -self.shape, self.a
+        log = math.log
+        total = 0.0
+        for node, weight in _NODES:
+            log_v = log_sa + log(node)
+            if log_v < 0.0:
+                if self.family == WEIBULL:
+                    u = math.exp(self._weibull_centre + self._weibull_scale * log(-log_v)) * DAY
+                else:
+                    u = silence_for_log_survival(self.mu, self.sd, log_v, self.family)
+                if u > a:
+                    total += weight * (1.0 - (1.0 + (u - a) / rate) ** neg_shape)
+        return total

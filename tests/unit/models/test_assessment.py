@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.assessment import (
     COMPLAINT_UNRESOLVED,
@@ -13,10 +15,11 @@ from models.assessment import (
     evidence_odds,
     likely_cause,
     plan,
+    plan_ahead,
     reasons_at,
     risk_at,
 )
-from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, record
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, from_record, record, to_record
 from models.events import Event
 from models.policy import DAY, Policy
 from models.population import PopulationModel
@@ -178,3 +181,34 @@ def test_the_planned_crossing_is_where_risk_reaches_the_threshold() -> None:
     status, wake = plan(state, day(160), POLICY, MODEL)
     assert status == AT_RISK and wake is not None
     assert POLICY.lost_risk <= risk_at(state, wake, POLICY, MODEL) < POLICY.lost_risk + 2e-3
+
+
+@given(
+    st.lists(st.floats(min_value=2, max_value=90), min_size=1, max_size=5),
+    st.floats(min_value=0, max_value=200),
+    st.integers(min_value=0, max_value=6),
+    st.booleans(),
+    st.sampled_from([1, 4]),
+)
+def test_a_plan_ahead_looks_again_no_later_than_the_exact_plans_it_covers(
+    gaps: list[float], since: float, sends: int, complaint: bool, mails: int
+) -> None:
+    # Planning ahead (the engine's lookahead for mail, and its quiet start after an order)
+    # may look again earlier than the exact plan, never later, whatever covered mail comes.
+    orders = [an_order(at=day(sum(gaps[:i]))) for i in range(len(gaps) + 1)]
+    last = day(sum(gaps))
+    extra: list[Event] = [an_email(action="sent", at=last + (i + 1) * 3600.0) for i in range(sends)]
+    if complaint:
+        extra.append(a_call(reason="complaint", at=last + 7200.0))
+    state = customer(*orders, *extra)
+    t = last + since * DAY
+    target, wake, covers = plan_ahead(state, t, POLICY, MODEL, mails)
+    assert target == plan_ahead(state, t, POLICY, MODEL, 0)[0]
+    for more in range(min(covers - state.sends_since_engaged, 8) + 1):
+        later = from_record(to_record(state))
+        later.sends_since_engaged += more
+        later_target, later_wake, _ = plan_ahead(later, t, POLICY, MODEL, 0)
+        assert later_target == target
+        assert (math.inf if wake is None else wake) <= (
+            math.inf if later_wake is None else later_wake
+        )

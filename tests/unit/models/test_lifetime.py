@@ -74,3 +74,46 @@ def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earlie
         or silence.log_odds(at * (1.0 - 2e-6)) < target
         or at == max(earliest, silence.a, 1.0)
     )
+
+
+@given(silences, st.floats(min_value=0, max_value=3000))
+def test_the_closed_form_ceiling_is_never_below_the_odds(silence, days):
+    # The quick lower bound trusts this ceiling instead of evaluating the posterior.
+    for s in (silence.a + days * DAY, days * DAY, silence.a * (1.0 + 1e-9) + 1e-3):
+        assert silence._log_odds_ceiling(s) >= silence.log_odds(s)
+
+
+@given(silences, st.floats(min_value=-3.0, max_value=6.0), st.floats(min_value=0, max_value=90))
+def test_the_quick_lower_bound_is_below_the_crossing(silence, target, earliest):
+    # When the quick bound answers, the odds there are short of the target, so it comes
+    # before the crossing the full search finds, and it is what a lower bound returns.
+    lo = max(earliest * DAY, silence.a, 1.0)
+    quick = silence._quick_bound(target, lo)
+    if quick is None:
+        return
+    assert quick >= lo
+    assert silence.log_odds(quick) < target
+    assert quick <= silence.crossing(target, lo)
+    assert silence.crossing(target, lo, before=True) == quick
+
+
+def test_the_quick_lower_bound_answers_close_to_the_crossing_for_a_typical_customer() -> None:
+    # Monthly, seen three days after the last order: the bound is a few days early at the
+    # at_risk target (log-odds 0) and within a day at the lost one (log(0.85 / 0.15)).
+    silence = Silence(math.log(30.0), 0.8, "weibull", 3 * DAY, 1.0, 740.0)
+    for target, days_early in ((0.0, 3.0), (math.log(0.85 / 0.15), 1.0)):
+        quick = silence._quick_bound(target, 30 * DAY)
+        assert quick is not None
+        assert target - 0.15 < silence.log_odds(quick) < target
+        assert 0 < silence.crossing(target, 30 * DAY) - quick < days_early * DAY
+
+
+@given(silences, st.floats(min_value=-3.0, max_value=6.0), st.floats(min_value=0, max_value=90))
+def test_a_remembered_crossing_is_the_one_the_search_finds(silence, target, earliest_days):
+    earliest = earliest_days * DAY
+    searched = silence._search(target, earliest, False)
+    assert silence.crossing(target, earliest) == searched
+    again = Silence(
+        silence.mu, silence.sd, silence.family, silence.a, silence.shape, silence.rate_days
+    )
+    assert again.crossing(target, earliest) == searched  # from the table this time
