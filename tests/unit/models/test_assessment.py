@@ -19,11 +19,12 @@ from models.assessment import (
     reasons_at,
     risk_at,
 )
-from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, from_record, record, to_record
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, record
 from models.events import Event
 from models.policy import DAY, Policy
 from models.population import PopulationModel
 from models.rhythm import predict, silence_for_survival
+from streams.records import from_record, to_record
 from tests.builders import a_call, an_email, an_order, day
 
 POLICY = Policy()
