@@ -258,12 +258,15 @@ class Silence:
                 break
             if math.isnan(w_hi):
                 slope = (f - f_prev) / (w - w_prev) if w != w_prev else 1.0
-                if not math.isfinite(slope) or not math.isfinite(f):
-                    step = 1.0
-                else:
-                    step = -f / slope if slope > 0.1 else -f
                 w_prev, f_prev = w, f
-                w = w + max(step * 1.02 + 1e-3, 1e-3 * (1.0 + w))
+                if not math.isfinite(slope) or not math.isfinite(f):
+                    w = w + 1.0
+                elif slope > 0.1:
+                    w = w + max(-f / slope * 1.02 + 1e-3, 1e-3 * (1.0 + w))
+                else:
+                    # Deep in the rhythm's tail the odds barely move with w (only the
+                    # lifetime still speaks, slowly): step in the silence, doubling it.
+                    w = log_sa - log_survival(mu, sd, 2.0 * s, family)
             else:
                 w_prev, f_prev = w, f
                 w = w_hi - f_hi * (w_hi - w_lo) / (f_hi - f_lo)

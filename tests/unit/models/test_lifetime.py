@@ -76,6 +76,19 @@ def test_the_crossing_is_where_the_odds_reach_the_target(silence, target, earlie
     )
 
 
+def test_a_crossing_far_in_the_rhythm_tail_is_found() -> None:
+    # A very regular customer (typical interval 1.6 days) silent since long before their last
+    # sign of life: the rhythm says nothing more, only the lifetime raises the odds, slowly.
+    # The search once crept along the rhythm's cumulative hazard and gave up (inf).
+    silence = Silence(0.5, 0.12, "lognormal", 11888727.0, 1.0, 306.0)
+    at = silence.crossing(2.0, 0.0)
+    assert silence.log_odds(100 * 365 * DAY) > 2.0
+    assert at < math.inf
+    assert 2.0 <= silence.log_odds(at) <= 2.0 + 0.01
+    before = silence.crossing(2.0, 0.0, before=True)
+    assert before <= at and silence.log_odds(before) < 2.0
+
+
 @given(silences, st.floats(min_value=0, max_value=3000))
 def test_the_closed_form_ceiling_is_never_below_the_odds(silence, days):
     # The quick lower bound trusts this ceiling instead of evaluating the posterior.
