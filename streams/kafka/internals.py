@@ -1,11 +1,12 @@
 """Every private attribute of faust-streaming, mode-streaming and aiokafka the worker relies on.
 
-The batch drain, the commit hook, the exactly-once fixes, the table store access and the
-metrics read or replace attributes that are not part of Faust's public API (the reasons are
-in :mod:`streams.kafka.drain`, :mod:`streams.kafka.commit`, :mod:`streams.kafka.fixes`,
-:mod:`streams.kafka.store` and :mod:`streams.kafka.observe`). A release may rename or drop
-any of them without notice, so pyproject.toml bounds these libraries to the tested minor
-series and a unit test checks this list against the installed versions
+The batch drain, the commit hook, the exactly-once fixes, the table store access, the
+table restore and the metrics read or replace attributes that are not part of Faust's
+public API (the reasons are in :mod:`streams.kafka.drain`, :mod:`streams.kafka.commit`,
+:mod:`streams.kafka.fixes`, :mod:`streams.kafka.store`, :mod:`streams.kafka.restore` and
+:mod:`streams.kafka.observe`). A release may rename or drop any of them without notice, so
+pyproject.toml bounds these libraries to the tested minor series and a unit test checks
+this list against the installed versions
 (docs/upgrading.md). Add an entry here whenever the worker starts using another one.
 
 An attribute exists when the owner class (or a base class) defines it, or assigns it to
@@ -59,6 +60,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.store"),
     Internal("faust.stores.rocksdb:Store", "_key_index", "streams.kafka.store"),
     Internal("faust.stores.memory:Store", "_key_partition", "streams.kafka.store"),
+    Internal("faust.tables.recovery:Recovery", "_build_offsets", "streams.kafka.restore"),
     Internal(
         "faust.transport.drivers.aiokafka:Producer", "_transaction_producers", "streams.kafka.fixes"
     ),
