@@ -60,6 +60,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.store"),
     Internal("faust.stores.rocksdb:Store", "_key_index", "streams.kafka.store"),
     Internal("faust.stores.memory:Store", "_key_partition", "streams.kafka.store"),
+    Internal("faust.tables.recovery:Recovery", "_build_highwaters", "streams.kafka.restore"),
     Internal("faust.tables.recovery:Recovery", "_build_offsets", "streams.kafka.restore"),
     Internal(
         "faust.transport.drivers.aiokafka:Producer", "_transaction_producers", "streams.kafka.fixes"
