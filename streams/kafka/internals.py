@@ -35,7 +35,6 @@ class Internal:
 
 
 _CONSUMER = "faust.transport.consumer:Consumer"
-_AIOKAFKA_THREAD = "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread"
 
 INTERNALS: tuple[Internal, ...] = (
     Internal("faust.app.base:App", "_new_consumer", "streams.kafka.app"),
@@ -52,9 +51,6 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER, "_commit_every", "streams.kafka.drain"),
     Internal(_CONSUMER, "_commit_offsets", "streams.kafka.commit"),
     Internal(_CONSUMER, "_new_offset", "streams.kafka.fixes"),
-    Internal("faust.transport.consumer:ThreadDelegateConsumer", "_thread", "streams.kafka.fixes"),
-    Internal(_AIOKAFKA_THREAD, "_ensure_consumer", "streams.kafka.fixes"),
-    Internal(_AIOKAFKA_THREAD, "_highwaters", "streams.kafka.fixes"),
     Internal("mode.services:Service", "_stopped", "streams.kafka.drain"),
     Internal("faust.stores.rocksdb:Store", "_db_for_partition", "streams.kafka.store"),
     Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.store"),

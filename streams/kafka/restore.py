@@ -6,17 +6,28 @@ consumer's per-message path, the conductor, a queue and Faust's recovery loop, a
 offset of a partition is the marker that commits its last transaction, which never arrives
 as a record: Faust's loop notices it only after two 5-second timeouts of its queue.
 
-So the worker restores its active partitions itself, at the one point of Faust's recovery
-where that fits: after Faust has worked out, per partition, the highwater (the last stable
-offset minus one) and the offset the local store already holds (``Recovery._build_offsets``,
-which :func:`install_fast_restore` wraps). :class:`ChangelogRestore` then reads each
-partition from the next offset up to the highwater with a consumer of its own (same
-isolation level as Faust's: read_committed with exactly_once, so records of aborted
-transactions are skipped, as Faust's loop skips them), writes every fetched batch into the
-store in one write, and records how far it got, as Faust's loop would: in the store's
-persisted offset and in Faust's offsets. When it returns, Faust finds nothing left to read
-and completes the recovery at once; any partition it could not finish is left to Faust's
-own loop from where it stopped.
+So the worker restores its active partitions itself, in Faust's recovery, by replacing the
+two steps that say where each changelog partition's restore starts and ends
+(``Recovery._build_highwaters`` and ``Recovery._build_offsets``, :func:`install_fast_restore`):
+
+* the end is asked of the broker (``end_offsets``: with read_committed, the last stable
+  offset, now). Faust would take it from aiokafka's ``last_stable_offset``, which aiokafka
+  knows only from its latest fetch of that partition: unknown (read as "empty") for a
+  partition this worker never fetched, which left a joining worker with an empty table, and
+  stale for a standby, which left a worker taking over without the last commits of the one
+  that left;
+* the start is Faust's: the offset the local store holds, or just before the partition's
+  first offset if compaction removed more;
+* both through a consumer of the restore's own: through Faust's consumer thread each of
+  these requests took 1.5 s after a SIGKILL on this machine, both together 0.2 s this way;
+* then :class:`ChangelogRestore` reads each active partition from the start up to the end
+  with that consumer (same isolation level as Faust's: read_committed with exactly_once,
+  so records of aborted transactions are skipped, as Faust's loop skips them), writes every
+  fetched batch into the store in one write, and records how far it got, as Faust's loop
+  would: in the store's persisted offset and in Faust's offsets.
+
+When it returns, Faust finds nothing left to read and completes the recovery at once; a
+partition it could not finish is left to Faust's own loop, from where it stopped.
 
 Standby partitions are left to Faust: they are followed continuously in the background,
 and a standby that becomes active needs only the tail it had not yet read.
@@ -203,13 +214,9 @@ def start_offset(stored: int | None, earliest: int | None) -> int:
 def install_fast_restore(
     recovery: Any, table: Any, new_consumer: Callable[[], AIOKafkaConsumer]
 ) -> None:
-    """Restore ``table``'s active changelog partitions with :class:`ChangelogRestore`
-    once Faust's ``recovery`` knows where each starts (see the module docstring).
-
-    The offsets Faust starts from are asked of the broker through the restore's own
-    consumer too: through Faust's consumer thread each of the two requests took 1.5 s
-    after a SIGKILL on this machine, against a few milliseconds this way.
-    """
+    """Make Faust's ``recovery`` find where ``table``'s changelog partitions start and end
+    through :class:`ChangelogRestore`, which then restores the active ones (see the module
+    docstring)."""
     restore = ChangelogRestore(table.data, new_consumer, IDLE_SECONDS)
     changelog = table.changelog_topic_name
 
