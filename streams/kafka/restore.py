@@ -19,7 +19,8 @@ two steps that say where each changelog partition's restore starts and ends
 * the start is Faust's: the offset the local store holds, or just before the partition's
   first offset if compaction removed more;
 * both through a consumer of the restore's own: through Faust's consumer thread each of
-  these requests took 1.5 s after a SIGKILL on this machine, both together 0.2 s this way;
+  these requests took 1.5 s in 4 of 6 restarts after a SIGKILL on this machine (a few ms
+  in the others); both together take about 0.2 s this way, new consumer included;
 * then :class:`ChangelogRestore` reads each active partition from the start up to the end
   with that consumer (same isolation level as Faust's: read_committed with exactly_once,
   so records of aborted transactions are skipped, as Faust's loop skips them), writes every
