@@ -28,10 +28,11 @@ from typing import Any
 
 import orjson
 
-from models.customer import CustomerState, to_record
+from models.customer import CustomerState
 from models.engine import Engine
 from models.events import EmailRecorded, OrderRecorded
 from models.policy import DAY
+from streams.records import to_record
 
 EPOCH = 1_735_689_600.0
 

@@ -56,10 +56,12 @@ from evaluation.stream import StreamResults, Window, default_window_start, score
 from evaluation.value import DETECTOR as VALUE_DETECTOR
 from evaluation.value import PAST_SPEND_RATE, past_spend_rate, predicted_spend, value_metrics
 from models.assessment import no_order_within
+from models.churn_rate import ChurnLedger, MonthRow
 from models.decisions import AT_RISK, LOST, Decision
 from models.engine import Engine
 from models.policy import Policy
 from models.population import PopulationModel
+from streams import churn_table
 from streams.progress import Progress
 from streams.replay import InputFile, ReplaySummary, replay
 
@@ -140,6 +142,8 @@ class DetectorRun:
     no_order: dict[str, float] = dataclasses.field(default_factory=dict)
     # Expected spend in the horizon against what was spent (evaluation.value).
     value: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The monthly churn and recovery rates per segment, up to the cutoff (models.churn_rate).
+    churn_rate: list[MonthRow] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ def run_detector(
             decisions.append((decision.customer_id, decision.kind, decision.at))
 
     engine = Engine(policy, model)
+    engine.ledger = ChurnLedger(policy)
     summary = replay(tapped, engine, keep, lambda _: None, until=spec.cutoff, progress=progress)
     status: dict[str, str] = {}
     risk: dict[str, float] = {}
@@ -181,6 +186,7 @@ def run_detector(
         cid: no_order_within(state, spec.cutoff, horizon, engine.policy, engine.model)
         for cid, state in engine.customers.items()
     }
+    churn_rate = engine.ledger.rows(totals=True)
     predictions = {
         VALUE_DETECTOR: predicted_spend(
             engine.customers, spec.cutoff, spec.horizon_days, engine.policy, engine.model
@@ -190,7 +196,7 @@ def run_detector(
         ),
     }
     value = value_metrics(predictions, log.spend_after)
-    return DetectorRun(status, risk, decisions, log, summary, no_order, value)
+    return DetectorRun(status, risk, decisions, log, summary, no_order, value, churn_rate)
 
 
 def evaluate(
@@ -222,6 +228,7 @@ def evaluate(
         "bar": bar_check(results) | {"stream": stream.bar},
         "stream": stream.section,
         "value": run.value,
+        "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return Evaluation(metrics, population, methods, timings, policy)
 

@@ -53,6 +53,7 @@ from evaluation.metrics import (
 from evaluation.population import BoolArray, FloatArray, Population
 from models.policy import Policy
 from models.population import PopulationModel
+from streams import churn_table
 from streams.progress import Progress
 from streams.replay import InputFile
 
@@ -114,6 +115,7 @@ def evaluate_holdout(
         "population": _population_info(population),
         "methods": results,
         "value": run.value,
+        "churn_rate": churn_table.as_json(run.churn_rate),
     }
     return HoldoutEvaluation(metrics, population, methods, p_no_order, policy)
 

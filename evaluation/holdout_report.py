@@ -18,12 +18,14 @@ from evaluation.evaluate import DETECTOR
 from evaluation.holdout import ORDER_GROUPS, HoldoutEvaluation
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
 from evaluation.report import (
+    churn_rate_html,
     figure_png,
     format_cell,
     image_html,
     methods_html,
     metrics_json,
     new_figure,
+    render_churn_rate,
     table_html,
 )
 from evaluation.value_report import render_value_table, value_html
@@ -99,7 +101,14 @@ def render_table(evaluation: HoldoutEvaluation) -> str:
     first = max(len(r[0]) for r in rows) + 2
     lines = [" " * first + "".join(h.rjust(width) for h in headers)]
     lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
-    return "\n".join([headline(evaluation), *lines, render_value_table(evaluation.metrics)])
+    return "\n".join(
+        [
+            headline(evaluation),
+            *lines,
+            render_value_table(evaluation.metrics),
+            render_churn_rate(evaluation.metrics),
+        ]
+    )
 
 
 def write_report(evaluation: HoldoutEvaluation, directory: Path) -> None:
@@ -138,6 +147,7 @@ def render_html(evaluation: HoldoutEvaluation) -> str:
         + _reliability_html(metrics),
         value_html(metrics),
         "<h2>Methods</h2>" + methods_html(metrics),
+        churn_rate_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",
     ]
     return (

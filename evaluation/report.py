@@ -24,6 +24,7 @@ from evaluation.inputs import DAY
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
 from evaluation.stream_report import render_stream_table, stream_html
 from evaluation.value_report import render_value_table, value_html
+from streams import churn_table
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -82,7 +83,26 @@ def render_table(evaluation: Evaluation) -> str:
         text = section(evaluation.metrics)
         if text:
             parts.append(text)
+    parts.append(render_churn_rate(evaluation.metrics))
     return "\n".join(parts)
+
+
+def render_churn_rate(metrics: dict[str, Any]) -> str:
+    """The detector's monthly churn-rate table, for a terminal (both evaluation modes)."""
+    return churn_table.render(churn_table.from_json(metrics["churn_rate"]))
+
+
+def churn_rate_html(metrics: dict[str, Any]) -> str:
+    """The monthly churn-rate section of an HTML report (both evaluation modes)."""
+    rows = churn_table.from_json(metrics["churn_rate"])
+    return (
+        "<h2>Churn rate by month and segment</h2><p>From the detector's decisions up to the "
+        "cutoff, by event time (UTC months). Churn rate: <code>lost</code> decisions in the "
+        "month / customers active at its start; recovery rate: win-backs from "
+        "<code>lost</code> / customers lost at its start or during it "
+        "(docs/evaluation.md).</p>"
+        + table_html(list(churn_table.HEADERS), [churn_table.cells(row) for row in rows])
+    )
 
 
 def _headline(evaluation: Evaluation) -> str:
@@ -149,6 +169,7 @@ def render_html(evaluation: Evaluation) -> str:
         "<h2>Calibration</h2>" + image_html(plot_calibration(evaluation)),
         value_html(metrics),
         "<h2>Methods</h2>" + methods_html(metrics),
+        churn_rate_html(metrics),
         "<h2>Run</h2><pre>" + html.escape(_run_text(metrics)) + "</pre>",
     ]
     return (

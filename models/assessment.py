@@ -26,7 +26,7 @@ import math
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from models.customer import ACTIVE, AT_RISK, LOST, CustomerState
+from models.customer import ACTIVE, AT_RISK, LOST, CustomerState, Status
 from models.engagement import silence_odds, silence_odds_ahead
 from models.lifetime import Silence
 from models.policy import DAY, Policy
@@ -271,7 +271,7 @@ def _at_risk_time(
 
 def plan(
     state: CustomerState, t: float, policy: Policy, model: PopulationModel
-) -> tuple[int, float | None]:
+) -> tuple[Status, float | None]:
     """The status the customer should have at ``t``, and the next time to look again.
 
     Silence alone makes a customer at risk or lost only once overdue; an unresolved
@@ -290,7 +290,7 @@ EVERY_MAIL = 1 << 62
 
 def plan_ahead(
     state: CustomerState, t: float, policy: Policy, model: PopulationModel, mails: int
-) -> tuple[int, float | None, int]:
+) -> tuple[Status, float | None, int]:
     """:func:`plan`, with a next look that stays early enough while up to ``mails`` more
     mails are sent and go unanswered.
 

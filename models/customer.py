@@ -1,80 +1,81 @@
 """Per-customer state (the rolling table) and how each input event updates it.
 
 The state is one compact slotted object per customer. :func:`record` folds one event into
-it; it decides nothing (that is :mod:`models.assessment`). :func:`to_record` and
-:func:`from_record` give the compact JSON-able form used for snapshots and for the
-streaming worker's changelogged table.
+it; it decides nothing (that is :mod:`models.assessment`). Its stored form (the streaming
+worker's changelogged table) is the adapters' business: :mod:`streams.records`.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from enum import IntEnum
 
 from models.engagement import OPEN_RATE_WEIGHT, is_machine_open
 from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.policy import Policy
 from models.rhythm import log_interval_days
 
-ACTIVE, AT_RISK, LOST = 0, 1, 2
-STATUS_NAMES = ("active", "at_risk", "lost")
+
+class Status(IntEnum):
+    """Where a customer stands. Ordered: within an episode the status only rises. One type
+    everywhere (state, decisions, metrics); ``str(status)`` is its name in the output
+    contract, and the record keeps the number."""
+
+    ACTIVE = 0
+    AT_RISK = 1
+    LOST = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+ACTIVE, AT_RISK, LOST = Status.ACTIVE, Status.AT_RISK, Status.LOST
+STATUS_NAMES = tuple(str(status) for status in Status)
 
 # Fingerprints of recent event ids are 4-byte crc32 values packed in one bytes object.
 _FP = 4
 
 
-# Record layout, version 1: the fields before email engagement was modelled.
-_V1_FIELDS = (
-    "customer_id",
-    "due_at",
-    "episode",
-    "first_order_at",
-    "intervals",
-    "issue_opened_at",
-    "last_engaged_at",
-    "last_inquiry_at",
-    "last_order_at",
-    "mu",
-    "open_issues",
-    "orders",
-    "pending",
-    "recent_amount",
-    "recent_ids",
-    "sd",
-    "sends_since_engaged",
-    "status",
-    "total_spend",
-    "unanswered_calls",
-    "unsubscribed",
-)
-# Version 2 appends these; a version-1 record loads with their defaults (see from_record).
-_V2_FIELDS = (
-    "alive_at",
-    "delivered_mails",
-    "engaged_mails",
-    "last_opened_at",
-    "last_sent_at",
-    "open_rate",
-)
-# Version 3 appends this; older records load with 0 (no lost customer revived yet).
-_V3_FIELDS = ("revivals",)
-# Version 4 appends the plan's mail budget, so a restored engine plans exactly as one that
-# never stopped (older records load with -1: the engine re-plans at the next mail).
-_V4_FIELDS = ("plan_covers",)
-# Version 5 appends the action the last decision suggested, so a recovery can say which
-# action preceded it (older records load with None: none known).
-_V5_FIELDS = ("last_action",)
-
-
 class CustomerState:
     """Everything Churnwatch remembers about one customer."""
 
-    __slots__ = (*_V1_FIELDS, *_V2_FIELDS, *_V3_FIELDS, *_V4_FIELDS, *_V5_FIELDS)
+    __slots__ = (
+        "alive_at",
+        "customer_id",
+        "delivered_mails",
+        "due_at",
+        "engaged_mails",
+        "episode",
+        "first_order_at",
+        "intervals",
+        "issue_opened_at",
+        "last_action",
+        "last_engaged_at",
+        "last_inquiry_at",
+        "last_opened_at",
+        "last_order_at",
+        "last_sent_at",
+        "mu",
+        "open_issues",
+        "open_rate",
+        "orders",
+        "pending",
+        "plan_covers",
+        "recent_amount",
+        "recent_ids",
+        "revivals",
+        "sd",
+        "sends_since_engaged",
+        "status",
+        "total_spend",
+        "unanswered_calls",
+        "unsubscribed",
+    )
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
-        self.status = ACTIVE
+        self.status: Status = ACTIVE
         self.episode = 1
         self.orders = 0
         self.first_order_at: float | None = None
@@ -114,12 +115,13 @@ class CustomerState:
         self.last_action: str | None = None
 
     def __repr__(self) -> str:
-        return f"CustomerState({to_record(self)!r})"
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"CustomerState({fields})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):
             return NotImplemented
-        return to_record(self) == to_record(other)
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -283,60 +285,3 @@ def _record_call(state: CustomerState, call: CallRecorded, policy: Policy) -> No
                 state.issue_opened_at = call.at
     elif reason == "inquiry":
         state.last_inquiry_at = call.at
-
-
-# Compact record form: a flat list in slot order (pending events as lists). Each version
-# appends fields to the one before, so a record's length tells its version.
-_FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS + _V5_FIELDS
-_V1_LENGTH = len(_V1_FIELDS)
-_V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
-_V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
-_V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
-
-
-def to_record(state: CustomerState) -> list[Any]:
-    """The state as a JSON-able list (``bytes`` as hex, events as lists)."""
-    out: list[Any] = []
-    for name in _FIELDS:
-        value = getattr(state, name)
-        if name == "recent_ids":
-            value = value.hex()
-        elif name == "pending" and value is not None:
-            value = [[type(e).__name__, *e] for e in value]
-        elif name == "intervals":
-            value = list(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out.append(value)
-    return out
-
-
-_EVENT_KINDS: dict[str, Any] = {
-    "OrderRecorded": OrderRecorded,
-    "EmailRecorded": EmailRecorded,
-    "CallRecorded": CallRecorded,
-}
-
-
-def from_record(values: list[Any]) -> CustomerState:
-    """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
-    was modelled: their new fields keep the defaults, the last sign of life being the last
-    order), version-2 records (before lost customers could be revived: none was),
-    version-3 records (before the plan's mail budget was kept: none) and version-4 records
-    (before the suggested action was kept: none)."""
-    kinds = _EVENT_KINDS
-    state = CustomerState(values[0])
-    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(_FIELDS))
-    if len(values) not in lengths:
-        raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
-    for name, value in zip(_FIELDS, values, strict=False):
-        if name == "recent_ids":
-            value = bytes.fromhex(value)
-        elif name == "intervals":
-            value = tuple(value)
-        elif name == "pending" and value is not None:
-            value = [kinds[kind](*fields) for kind, *fields in value]
-        setattr(state, name, value)
-    if len(values) == _V1_LENGTH:
-        state.alive_at = state.last_order_at
-    return state

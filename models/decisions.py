@@ -1,10 +1,10 @@
-"""What Churnwatch says about a customer: decisions, their CloudEvents form, and views.
+"""What Churnwatch says about a customer: decisions, their ids, and views.
 
 A :class:`Decision` is a past-tense fact (the customer *became* at risk, lost or
-recovered) with everything a subscriber needs to act on it. :func:`to_cloudevent` renders
-it in the output contract (CloudEvents 1.0 structured JSON, ``docs/events.md``);
+recovered) with everything a subscriber needs to act on it, and a deterministic id;
 :func:`customer_view` is the same picture for any customer at any moment (snapshots and
-the lookup API).
+the lookup API). The output contract's wire form (CloudEvents 1.0) is the adapters' job:
+:mod:`streams.cloudevents`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from models.assessment import expected_next_order_at, likely_cause, reasons_at, risk_at
-from models.customer import ACTIVE, STATUS_NAMES, CustomerState
+from models.customer import ACTIVE, CustomerState, Status
 from models.policy import Policy
 from models.population import PopulationModel
 from models.rhythm import Rhythm
@@ -25,9 +25,6 @@ AT_RISK = "at_risk"
 LOST = "lost"
 RECOVERED = "recovered"
 DECISION_TYPES = (AT_RISK, LOST, RECOVERED)
-CLOUDEVENT_TYPES = {kind: f"churnwatch.customer.{kind}" for kind in DECISION_TYPES}
-# The schema of a decision's data (schemas/decision-data.schema.json), as its dataschema.
-DATA_SCHEMA = "urn:churnwatch:schema:decision-data:1"
 
 # Fixed namespace so decision ids are the same in every run and every deployment.
 ID_NAMESPACE = uuid.UUID("5b0f3c2e-1f7a-5c55-9d5e-6a1c0c7e2d11")
@@ -40,8 +37,8 @@ class Decision(NamedTuple):
     kind: str
     customer_id: str
     at: float
-    status: str
-    previous_status: str
+    status: Status
+    previous_status: Status
     episode: int
     view: dict[str, Any]
     # How many times this episode a sign of life had taken the customer from lost back to
@@ -92,7 +89,7 @@ def customer_view(
     risk = risk_at(state, t, policy, model, rhythm)
     cause = likely_cause({r.code for r in reasons})
     value = value_at(state, t, risk, policy, model)
-    status = STATUS_NAMES[state.status]
+    status = str(state.status)
     action = None
     if state.status != ACTIVE:
         action = policy.action_for(status, cause, value.retained)
@@ -115,26 +112,6 @@ def customer_view(
         "expected_spend": round(value.expected_spend, 2),
         "value_at_risk": round(value.at_risk, 2),
         "episode": state.episode,
-    }
-
-
-def to_cloudevent(decision: Decision, source: str) -> dict[str, Any]:
-    """The decision as a CloudEvents 1.0 structured-mode JSON object."""
-    data = dict(decision.view)
-    data["status"] = decision.status
-    data["previous_status"] = decision.previous_status
-    data["previous_action"] = decision.previous_action
-    data["episode"] = decision.episode
-    return {
-        "specversion": "1.0",
-        "id": decision.id,
-        "source": source,
-        "type": CLOUDEVENT_TYPES[decision.kind],
-        "subject": decision.customer_id,
-        "time": format_time(decision.at),
-        "datacontenttype": "application/json",
-        "dataschema": DATA_SCHEMA,
-        "data": data,
     }
 
 

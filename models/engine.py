@@ -24,10 +24,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from models.assessment import plan_ahead
+from models.churn_rate import ChurnLedger
 from models.customer import (
     ACTIVE,
-    STATUS_NAMES,
     CustomerState,
+    Status,
     record,
     seen_before,
 )
@@ -61,7 +62,7 @@ def _event_entry(event: Event, state: CustomerState) -> tuple[Any, ...]:
     )
 
 
-_DECISION_FOR_STATUS = {1: AT_RISK, 2: LOST}
+_DECISION_FOR_STATUS = {Status.AT_RISK: AT_RISK, Status.LOST: LOST}
 
 # How many further sends a plan looks ahead for (see Engine._apply): sends between looks
 # then cost no re-plan. Any value gives the same decisions; this one is the fastest measured.
@@ -102,6 +103,8 @@ class Engine:
         self._seq = 0
         self._lateness = math.inf if external_watermark else self.policy.allowed_lateness_seconds
         self.plan_ahead = PLAN_AHEAD_MAILS  # a speed setting only: decisions never depend on it
+        # The monthly churn accounting, kept only when a caller sets one (models.churn_rate).
+        self.ledger: ChurnLedger | None = None
 
     # -- input -------------------------------------------------------------------------
 
@@ -195,6 +198,8 @@ class Engine:
         decisions: list[Decision] = []
         arrivals, stragglers, wakes = self._arrivals, self._stragglers, self._wakes
         customers, touched = self.customers, self.touched
+        ledger = self.ledger
+        census_at = math.inf if ledger is None else ledger.next_census
         while True:
             # The smallest head of the three queues, if it is due.
             entry: tuple[Any, ...] | None = arrivals[0] if arrivals else None
@@ -205,6 +210,10 @@ class Engine:
                 entry, heap = wakes[0], wakes
             if entry is None or entry[0] > watermark:
                 break
+            if entry[0] >= census_at:
+                # The first entry of a new month: count the month's stocks as they stand.
+                assert ledger is not None
+                census_at = ledger.census(customers.values(), entry[0])
             if heap is None:
                 arrivals.popleft()
             else:
@@ -231,6 +240,8 @@ class Engine:
                     self._replan(state, entry[0], decisions)
                 else:
                     self.stale_wakeups += 1
+        if ledger is not None and census_at <= watermark < math.inf and census_at > -math.inf:
+            ledger.census(customers.values(), watermark)  # months that passed without an entry
         if len(wakes) > 100_000 and len(wakes) > 3 * len(customers):
             self._compact()
         return decisions
@@ -240,6 +251,8 @@ class Engine:
             return
         at = event.at
         if type(event) is OrderRecorded and event.status == "placed":
+            if state.orders == 1 and self.ledger is not None:
+                self.ledger.first_order(at, state.total_spend)
             self._refresh_rhythm(state)
             if state.status != ACTIVE:
                 previous = state.status
@@ -290,14 +303,16 @@ class Engine:
         state.mu = rhythm.mu
         state.sd = rhythm.sd
 
-    def _decide(self, kind: str, state: CustomerState, previous: int, at: float) -> Decision:
+    def _decide(self, kind: str, state: CustomerState, previous: Status, at: float) -> Decision:
         view = customer_view(state, at, self.policy, self.model)
+        if self.ledger is not None:
+            self.ledger.decided(kind, previous, state, at, view["value_at_risk"])
         decision = Decision(
             kind=kind,
             customer_id=state.customer_id,
             at=at,
-            status=STATUS_NAMES[state.status],
-            previous_status=STATUS_NAMES[previous],
+            status=state.status,
+            previous_status=previous,
             episode=state.episode,
             view=view,
             revival=state.revivals,

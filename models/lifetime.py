@@ -23,7 +23,10 @@ odds)``. The integral over ``v`` has a smooth integrand (``H`` is the slowly ris
 distribution function) and is computed with a 3-point Gauss-Legendre rule.
 
 Risk only rises with silence (``alive`` falls, ``gone`` grows), so the moment it reaches a
-threshold is found by a bracketing search on the log of the silence.
+threshold is found by a secant search on the rhythm's cumulative hazard ``w = -log(S(s) /
+S(a))``, along which the log-odds rise about one for one, with Illinois steps closing the
+bracket; it falls back to bisecting the log of the silence only when ``w`` makes no progress
+(:meth:`Silence.crossing`).
 """
 
 from __future__ import annotations

@@ -18,10 +18,11 @@ from typing import IO, Any
 import orjson
 
 from config.settings import ConfigError, Settings, load_settings
+from models.churn_rate import ChurnLedger
 from models.decisions import Decision
 from models.engine import Engine
 from models.parse import parse_time_argument
-from streams import config_commands, evaluation_commands, fit_command, importer
+from streams import churn_table, config_commands, evaluation_commands, fit_command, importer
 from streams.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from streams.kafka import commands as kafka_commands
 from streams.model_file import load_model
@@ -85,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument(
         "--dead-letter", metavar="PATH", help="one JSON line per rejected input line"
     )
+    replay_cmd.add_argument(
+        "--churn-rate",
+        metavar="PATH",
+        help="after the run, one JSON line per month and segment: the churn and recovery "
+        "rates and their counts (the table also goes to stderr)",
+    )
     replay_cmd.add_argument("--config", metavar="PATH", help="TOML settings file")
     replay_cmd.add_argument(
         "--model", metavar="PATH", help="fitted population model (churnwatch fit; default: setting)"
@@ -106,8 +113,11 @@ def run_replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     until = parse_until(args.until)
     engine = Engine(settings.detection, load_model(args.model or settings.model))
+    if args.churn_rate:
+        engine.ledger = ChurnLedger(settings.detection)
     with contextlib.ExitStack() as stack:
         inputs = list(open_inputs(args.files, stack))
+        churn_rate = _open_output(args.churn_rate, stack, default=None)
         output = _open_output(args.output, stack, default=sys.stdout.buffer)
         dead = _open_output(args.dead_letter, stack, default=None)
         write_decision = _decision_writer(output, settings)
@@ -131,7 +141,14 @@ def run_replay(args: argparse.Namespace) -> int:
             assert snapshot is not None
             for view in engine.views():
                 snapshot.write(orjson.dumps(view) + b"\n")
+        if engine.ledger is not None:
+            rows = engine.ledger.rows(totals=True)
+            for row in churn_table.as_json(rows):
+                churn_rate.write(orjson.dumps(row) + b"\n")
+            churn_rate.flush()
     print(summary.render(), file=sys.stderr)
+    if engine.ledger is not None:
+        print(churn_table.render(engine.ledger.rows(totals=True)), file=sys.stderr)
     return EXIT_OK
 
 

@@ -24,9 +24,25 @@ dict and list operations on a :class:`BatchTally`; once per batch (or commit) it
   seen (idempotent; a new engine after a rebalance starts again from zero), and keeps the
   customers-by-status gauge exact from the decisions' transitions, scanning a partition's
   customers only once, when a new engine is first seen;
+  the same call brings the churn-rate gauges up to date from the partition's churn
+  accounting (:mod:`models.churn_rate`), only when its counts changed;
 * :meth:`ChurnwatchMetrics.observe_processing`, :meth:`~ChurnwatchMetrics.set_consumer_lag`,
   :meth:`~ChurnwatchMetrics.assign`, :meth:`~ChurnwatchMetrics.set_recovery_progress`,
   :meth:`~ChurnwatchMetrics.set_recovery_complete` as those things happen.
+
+Churn rate by event time: five gauges per UTC month and segment
+(``churnwatch_customers_active_at_month_start``, ``..._lost_at_month_start``,
+``..._acquired_in_month``, ``..._lost_in_month``, ``..._recovered_in_month``) are the
+numerators and denominators of the monthly churn and recovery rates, summed over this
+worker's partitions (:class:`PartitionSums`); ratios are computed in PromQL after summing
+across workers. They are gauges, not counters, because a partition's counts move with it:
+its accounting is part of its table state (saved with the customers, restored on
+assignment), and a revoked partition's contribution leaves this worker's sums at once.
+Their ``month`` label comes from event time, so those series appear when a partition's
+accounting reaches the month rather than at start-up; a partition keeps its newest 13
+months. Beside them, from the same accounting, ``churnwatch_value_flagged_in_month``
+(labels month, segment and status ``at_risk`` or ``lost``): the value at risk of the month's
+warnings, as each decision judged it.
 
 Counting conventions: a message read from an input topic is *either* consumed (accepted
 by the engine, duplicates included, labelled by topic and event type) *or* rejected
@@ -91,6 +107,7 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from models.churn_rate import MEASURES as CHURN_MEASURES
 from models.customer import ACTIVE, STATUS_NAMES
 from models.decisions import DECISION_TYPES, Decision
 from models.engine import Engine
@@ -128,6 +145,36 @@ STATUS_TRANSITIONS = (
     (_AT_RISK, _ACTIVE),
     (_LOST, _ACTIVE),
 )
+
+# The churn-rate gauges, one per measure of models.churn_rate (in its order): name, help.
+CHURN_RATE_GAUGES: dict[str, tuple[str, str]] = {
+    "active_at_start": (
+        "customers_active_at_month_start",
+        "Customers who had ordered and were not lost at the first instant of the month "
+        "(UTC, event time), by value segment then.",
+    ),
+    "lost_at_start": (
+        "customers_lost_at_month_start",
+        "Customers who had ordered and were lost at the first instant of the month "
+        "(UTC, event time), by value segment then.",
+    ),
+    "new": (
+        "customers_acquired_in_month",
+        "Customers whose first order fell in the month (UTC, event time), by value segment "
+        "after it.",
+    ),
+    "lost": (
+        "customers_lost_in_month",
+        "Lost decisions in the month (UTC, event time) about customers who had ordered, by "
+        "value segment at the decision.",
+    ),
+    "recovered": (
+        "customers_recovered_in_month",
+        "Recovered decisions from lost in the month (UTC, event time) about customers who "
+        "had ordered before (win-backs), by value segment at the decision.",
+    ),
+}
+assert tuple(CHURN_RATE_GAUGES) == CHURN_MEASURES
 
 # Seconds for one batch of messages through the worker: 100 µs .. 10 s.
 PROCESSING_BUCKETS = (
@@ -249,6 +296,43 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == math.inf else repr(bound)
 
 
+# -- gauges summed over partitions ---------------------------------------------------------
+
+
+Labels = tuple[str, ...]
+
+
+class PartitionSums:
+    """Gauges with the same labels whose values are sums of what each partition contributes.
+
+    A partition's contribution (label values -> one value per gauge) is replaced whole by
+    :meth:`set` and removed by :meth:`drop`; only the series whose sum changed are
+    touched, and a series no partition contributes to any more is removed.
+    """
+
+    def __init__(self, gauges: Sequence[Gauge]) -> None:
+        self._gauges = tuple(gauges)
+        self._parts: dict[int, dict[Labels, tuple[float, ...]]] = {}
+
+    def set(self, partition: int, values: Mapping[Labels, Sequence[float]]) -> None:
+        old = self._parts.get(partition, {})
+        new = {labels: tuple(v) for labels, v in values.items()}
+        self._parts[partition] = new
+        self._refresh(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+    def drop(self, partition: int) -> None:
+        self._refresh(self._parts.pop(partition, {}).keys())
+
+    def _refresh(self, changed: Iterable[Labels]) -> None:
+        for labels in changed:
+            parts = [part[labels] for part in self._parts.values() if labels in part]
+            for index, gauge in enumerate(self._gauges):
+                if parts:
+                    gauge.labels(*labels).set(sum(values[index] for values in parts))
+                else:
+                    _remove_series(gauge, *labels)
+
+
 # -- what is remembered per partition ------------------------------------------------------
 
 
@@ -262,13 +346,12 @@ class _PartitionSeen:
     stale_wakeups: int = 0
     customers: int = 0
     non_active: Tally[str] = field(default_factory=Tally)  # status -> customers
+    ledger_version: int = -1  # of the churn accounting last turned into gauges
 
 
 def _non_active_statuses(engine: Engine) -> Tally[str]:
     """Customers per status other than active (one pass, once per new engine)."""
-    return Tally(
-        STATUS_NAMES[state.status] for state in engine.customers.values() if state.status != ACTIVE
-    )
+    return Tally(str(state.status) for state in engine.customers.values() if state.status != ACTIVE)
 
 
 def _delta(current: int, last: int) -> int:
@@ -380,6 +463,25 @@ class ChurnwatchMetrics:
             ["partition"],
             registry=registry,
         )
+        self.churn_rate = PartitionSums(
+            [
+                Gauge(f"{PREFIX}_{name}", help_text, ["month", "segment"], registry=registry)
+                for name, help_text in CHURN_RATE_GAUGES.values()
+            ]
+        )
+        self.value_flagged = PartitionSums(
+            [
+                Gauge(
+                    f"{PREFIX}_value_flagged_in_month",
+                    "Value at risk (risk x spend over the value horizon if the customer stays) "
+                    "of the month's at_risk and lost decisions (UTC, event time) about customers "
+                    "who had ordered, as each decision judged it, by value segment at the "
+                    "decision and the status it reached (currency units).",
+                    ["month", "segment", "status"],
+                    registry=registry,
+                )
+            ]
+        )
         self.table_recovery_progress = Gauge(
             f"{PREFIX}_table_recovery_progress_ratio",
             "Share of the partition's changelog recovered into the customer table (0..1).",
@@ -487,11 +589,19 @@ class ChurnwatchMetrics:
         seen.customers = len(engine.customers)
         self._set_partition_gauges(partition, engine)
         self._set_customer_counts()
+        self._set_churn_rate(partition, seen, engine)
+
+    def _set_churn_rate(self, partition: int, seen: _PartitionSeen, engine: Engine) -> None:
+        ledger = engine.ledger
+        if ledger is not None and ledger.version != seen.ledger_version:
+            seen.ledger_version = ledger.version
+            self.churn_rate.set(partition, dict(ledger.counts()))
+            self.value_flagged.set(partition, {k: (v,) for k, v in ledger.values()})
 
     def _count_decisions(self, decisions: Sequence[Decision]) -> None:
         for kind, count in Tally(d.kind for d in decisions).items():
             self.decisions_published.labels(type=kind).inc(count)
-        moves = Tally((d.previous_status, d.status) for d in decisions)
+        moves = Tally((str(d.previous_status), str(d.status)) for d in decisions)
         for (before, after), count in moves.items():
             self.customers_transitioned.labels(from_status=before, to_status=after).inc(count)
 
@@ -542,6 +652,8 @@ class ChurnwatchMetrics:
     def _forget(self, partition: int) -> None:
         label = str(partition)
         self._seen.pop(partition, None)
+        self.churn_rate.drop(partition)
+        self.value_flagged.drop(partition)
         for gauge in (
             self.watermark,
             self.events_pending,
@@ -569,10 +681,10 @@ class ChurnwatchMetrics:
 def _apply_transitions(non_active: Tally[str], decisions: Iterable[Decision]) -> None:
     """Move customers between status tallies as decisions say."""
     for decision in decisions:
-        if decision.previous_status != _ACTIVE:
-            non_active[decision.previous_status] -= 1
-        if decision.status != _ACTIVE:
-            non_active[decision.status] += 1
+        if decision.previous_status != ACTIVE:
+            non_active[str(decision.previous_status)] -= 1
+        if decision.status != ACTIVE:
+            non_active[str(decision.status)] += 1
 
 
 def create_metrics(

@@ -18,11 +18,12 @@ from typing import IO, Any
 
 import orjson
 
-from models.decisions import DECISION_TYPES, Decision, to_cloudevent
+from models.decisions import DECISION_TYPES, Decision
 from models.engine import Engine
 from models.events import Event
 from models.parse import REJECTION_CODES, Rejected, parse_event
 from streams.ahead import too_far_ahead
+from streams.cloudevents import to_cloudevent
 from streams.progress import Progress
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import orjson
 
-from models.events import CallRecorded, EmailRecorded, OrderRecorded
+from models.decisions import Decision
+from models.engine import Engine
+from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
 from models.policy import DAY
 
 EPOCH = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -99,3 +101,21 @@ def line(obj: dict[str, Any]) -> bytes:
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = {**base, **overrides}
     return {key: value for key, value in merged.items() if value is not None}
+
+
+def decisions_of_a_lapsed_customer() -> list[Decision]:
+    """Six orders 20 days apart, an unsubscription, silence to day 300, then an order:
+    at_risk, lost, recovered."""
+    engine = Engine()
+    out: list[Decision] = []
+    events: list[Event] = [an_order("c1", day(i * 20)) for i in range(6)]
+    events.append(an_email("c1", day(101), "unsubscribed"))
+    for event in events:
+        outcome = engine.process(event)
+        assert isinstance(outcome, list)
+        out += outcome
+    out += engine.advance(day(300))
+    outcome = engine.process(an_order("c1", day(301)))
+    assert isinstance(outcome, list)
+    out += outcome + engine.advance(day(302))
+    return out

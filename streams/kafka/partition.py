@@ -7,8 +7,14 @@ customers changed.
 :meth:`PartitionWorker.snapshot` turns those changes into table records
 (``wire.partition_key`` + customer keys) when the worker commits.
 
-Event time across several input topics: Faust consumes the input topics of a partition
-round-robin, so during a backfill one topic can run months ahead of another in event time.
+The engine keeps the partition's monthly churn accounting (:mod:`models.churn_rate`), the
+newest :data:`CHURN_RATE_MONTHS` months of it; it is saved in the table with the customers
+(``wire.churn_rate_key``) and restored with them, so the counts survive restarts and
+rebalances exactly as the customers do.
+
+Event time across several input topics: the consumer fetches a partition's input topics in
+separate batches, so during a backfill one topic can run months ahead of another in event
+time.
 The watermark is therefore the partition's, not the engine's own: the newest event time of
 the input topic that lags most, among the topics that still have unread messages on this
 partition (all of them caught up: the newest event time overall), minus the allowed
@@ -32,7 +38,8 @@ from typing import Protocol
 
 import orjson
 
-from models.customer import CustomerState, from_record, to_record
+from models.churn_rate import ChurnLedger
+from models.customer import CustomerState
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
@@ -43,6 +50,7 @@ from streams.ahead import too_far_ahead
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
+from streams.records import from_record, to_record
 
 
 class Message(Protocol):
@@ -114,6 +122,9 @@ class Routes:
         return (*self.input_types, self.tick_topic)
 
 
+# Months of churn accounting a partition keeps: the one in progress and the twelve before.
+CHURN_RATE_MONTHS = 13
+
 # An event ready to merge across topics: (occurred_at, offset, topic, message, event).
 _Decoded = tuple[float, int, str, "Message", Event]
 
@@ -135,6 +146,7 @@ class PartitionWorker:
         topic_idle_seconds: float = 0.0,
         limits: Limits = Limits(),
         model: PopulationModel | None = None,
+        ledger: ChurnLedger | None = None,
     ) -> None:
         self.partition = partition
         self.limits = limits
@@ -147,6 +159,8 @@ class PartitionWorker:
         self.engine = Engine(policy, model, external_watermark=True)
         self.engine.restore(states, self.clock.watermark)
         self.engine.touched.clear()
+        self.engine.ledger = ledger or ChurnLedger(policy, CHURN_RATE_MONTHS)
+        self._ledger_saved = self.engine.ledger.version
         self.outbox: list[Outbound] = []
         self.stats: Counter[str] = Counter()  # redelivered messages and ticks, for diagnosis
         # For the metrics, taken at every commit (streams.kafka.commit): what was consumed
@@ -172,13 +186,25 @@ class PartitionWorker:
         """Rebuild from the partition's table records (recovery)."""
         states: list[CustomerState] = []
         clock = None
+        ledger = None
         for key, value in records:
-            if wire.is_partition_key(key):
+            if wire.is_churn_rate_key(key):
+                ledger = ChurnLedger.from_record(orjson.loads(value), policy, CHURN_RATE_MONTHS)
+            elif wire.is_partition_key(key):
                 clock = wire.decode_clock(value)
             else:
                 states.append(from_record(orjson.loads(value)))
         return cls(
-            partition, policy, routes, wall_clock, states, clock, topic_idle_seconds, limits, model
+            partition,
+            policy,
+            routes,
+            wall_clock,
+            states,
+            clock,
+            topic_idle_seconds,
+            limits,
+            model,
+            ledger,
         )
 
     # -- input -----------------------------------------------------------------------------
@@ -376,7 +402,8 @@ class PartitionWorker:
         return outbox
 
     def snapshot(self) -> list[tuple[bytes, bytes]]:
-        """Table records for every customer changed since the last snapshot, and the clock."""
+        """Table records for every customer changed since the last snapshot, the clock, and
+        the churn accounting if it changed."""
         if not self._changed:
             return []
         self._changed = False
@@ -390,4 +417,8 @@ class PartitionWorker:
         engine.touched.clear()
         self.clock.watermark = engine.watermark
         records.append((wire.partition_key(self.partition), wire.encode_clock(self.clock)))
+        ledger = engine.ledger
+        if ledger is not None and ledger.version != self._ledger_saved:
+            self._ledger_saved = ledger.version
+            records.append((wire.churn_rate_key(self.partition), dumps(ledger.to_record())))
         return records

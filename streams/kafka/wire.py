@@ -12,7 +12,9 @@
   once the listed input offsets of that partition have been processed.
 * The customer table holds, per customer, ``orjson(to_record(state))`` under the customer
   key, and per partition one record under :func:`partition_key` (a key that can never be
-  a customer's: 0xFF never occurs in UTF-8) with the partition's clock.
+  a customer's: 0xFF never occurs in UTF-8) with the partition's clock, and one under
+  :func:`churn_rate_key` with the partition's churn accounting
+  (:meth:`models.churn_rate.ChurnLedger.to_record`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import Any
 import orjson
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from models.decisions import Decision, to_cloudevent
+from models.decisions import Decision
 from models.parse import Rejected
+from streams.cloudevents import to_cloudevent
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
 Headers = list[tuple[str, bytes]]
@@ -219,7 +222,20 @@ def partition_key(partition: int) -> bytes:
 
 
 def is_partition_key(key: bytes) -> bool:
+    """A key of the partition's own records (its clock or churn accounting), no customer's."""
     return key.startswith(_PARTITION_PREFIX)
+
+
+_CHURN_RATE_SUFFIX = b"/churn-rate"
+
+
+def churn_rate_key(partition: int) -> bytes:
+    """Table key of a partition's churn accounting record."""
+    return partition_key(partition) + _CHURN_RATE_SUFFIX
+
+
+def is_churn_rate_key(key: bytes) -> bool:
+    return key.startswith(_PARTITION_PREFIX) and key.endswith(_CHURN_RATE_SUFFIX)
 
 
 @dataclass

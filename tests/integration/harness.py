@@ -11,6 +11,7 @@ processes, produces files, and reads topics back; every wait polls against a dea
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -29,11 +31,14 @@ from typing import Any, TypeVar
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
-from models.customer import CustomerState, to_record
+from models.churn_rate import ALL_SEGMENTS, MEASURES, VALUE_MEASURES
 from models.engine import Engine
 from models.policy import Policy
 from streams.kafka.wire import is_partition_key
+from streams.metrics import CHURN_RATE_GAUGES
+from streams.records import FIELDS, to_record
 from streams.replay import InputFile, replay
 
 REPO = Path(__file__).resolve().parents[2]
@@ -341,7 +346,7 @@ def state_differences(table: dict[bytes, bytes], expected: dict[bytes, list[Any]
     receives a customer's orders, emails and calls interleaved differently than the file.
     Floats are compared to 1e-6 relative (partitions sum the population in another order).
     """
-    skip = CustomerState.__slots__.index("recent_ids")
+    skip = FIELDS.index("recent_ids")
     found = {k: orjson.loads(v) for k, v in table.items() if not is_partition_key(k)}
     problems = []
     if set(found) != set(expected):
@@ -354,9 +359,74 @@ def state_differences(table: dict[bytes, bytes], expected: dict[bytes, list[Any]
                 else a == b
             )
             if index != skip and not same:
-                name = CustomerState.__slots__[index]
+                name = FIELDS[index]
                 problems.append(f"{key.decode()}.{name}: table {a!r}, replay {b!r}")
     return problems
+
+
+# (month, segment, measure) -> count, or value flagged (measures of VALUE_MEASURES)
+ChurnTable = dict[tuple[str, str, str], float]
+
+
+def replay_churn_rate(d: Deployment, events: Path) -> ChurnTable:
+    """``churnwatch replay --churn-rate`` with the deployment's settings, per segment."""
+    path = d.workdir / f"{d.prefix}-churn-rate.jsonl"
+    d.churnwatch("replay", str(events), "--output", os.devnull, "--churn-rate", str(path))
+    rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return {
+        (row["month"], row["segment"], measure): float(row[measure])
+        for row in rows
+        if row["segment"] != ALL_SEGMENTS
+        for measure in (*MEASURES, *VALUE_MEASURES)
+    }
+
+
+def served_churn_rate(port: int) -> ChurnTable:
+    """The worker's churn-rate gauges, from its ``/metrics`` page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    measure_of = {f"churnwatch_{name}": m for m, (name, _) in CHURN_RATE_GAUGES.items()}
+    table: ChurnTable = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in measure_of:
+                measure = measure_of[sample.name]
+            elif sample.name == "churnwatch_value_flagged_in_month":
+                measure = f"{sample.labels['status']}_value"
+            else:
+                continue
+            table[sample.labels["month"], sample.labels["segment"], measure] = sample.value
+    return table
+
+
+def same_churn_table(served: ChurnTable, replayed: ChurnTable) -> bool:
+    """Counts equal; values flagged equal to the cent (replay rounds its sums to cents, the
+    gauges add up partitions' sums)."""
+    if served.keys() != replayed.keys():
+        return False
+    return all(
+        abs(served[key] - value) <= 0.011 if key[2] in VALUE_MEASURES else served[key] == value
+        for key, value in replayed.items()
+    )
+
+
+def assert_churn_rate_served(d: Deployment, events: Path, worker: Worker) -> None:
+    """The churn-rate gauges ``worker`` serves (every partition of the deployment) are the
+    table ``churnwatch replay --churn-rate`` writes for ``events`` (polled for 30 s: the
+    gauges follow the commits)."""
+    table = replay_churn_rate(d, events)
+    assert sum(n for (_, _, measure), n in table.items() if measure == "lost") > 10
+    assert sum(n for (_, _, measure), n in table.items() if measure == "recovered") > 0
+    served: list[ChurnTable] = [{}]
+
+    def gauges_match() -> bool:
+        served[0] = served_churn_rate(worker.web_port)
+        return same_churn_table(served[0], table)
+
+    with contextlib.suppress(TimeoutError):  # the assertion below shows the difference
+        wait_for("the churn-rate gauges to show replay's table", gauges_match, timeout=30)
+    assert same_churn_table(served[0], table), (served[0], table)
+    assert sum(v for (_, _, measure), v in table.items() if measure == "lost_value") > 0
 
 
 def simulate(workdir: Path, customers: int, days: int, seed: int = 7) -> Path:

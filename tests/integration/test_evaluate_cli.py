@@ -118,3 +118,43 @@ def test_evaluate_refuses_unusable_arguments_with_exit_2(
     result = churnwatch("evaluate", *argv)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_evaluate_in_both_modes_reports_replays_churn_rate_table(
+    simulated: tuple[Path, Path], tmp_path: Path
+) -> None:
+    events, truth = simulated
+    cutoff = "2025-10-01T00:00:00Z"
+    model = tmp_path / "model.json"
+    done = churnwatch("fit", str(events), "--until", cutoff, "--output", str(model))
+    assert done.returncode == 0, done.stderr
+    replayed = tmp_path / "churn-rate.jsonl"
+    done = churnwatch(
+        "replay", str(events), "--until", cutoff, "--model", str(model),
+        "--output", str(tmp_path / "decisions.jsonl"), "--churn-rate", str(replayed),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = [orjson.loads(line) for line in replayed.read_bytes().splitlines()]
+    # January to the cutoff's own month (October), four segments and their total each.
+    assert [row["month"] for row in expected[::5]] == [f"2025-{m:02d}" for m in range(1, 11)]
+    assert sum(row["lost"] for row in expected if row["segment"] == "all") > 0
+    assert "churn rate by month (UTC, event time) and segment" in done.stderr
+
+    for mode in (("--truth", str(truth)), ()):
+        report = tmp_path / ("truth" if mode else "no-truth")
+        report.mkdir()
+        result = churnwatch(
+            "evaluate", "--events", str(events), *mode, "--cutoff", cutoff,
+            "--horizon", "60", "--model", str(model), "--report", str(report),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        metrics = orjson.loads((report / "metrics.json").read_bytes())
+        assert metrics["churn_rate"] == expected, mode
+        march = next(r for r in expected if (r["month"], r["segment"]) == ("2025-03", "all"))
+        assert re.search(
+            rf"2025-03\s+all\s+{march['active_at_start']:,}\s+{march['lost_at_start']:,}\s+"
+            rf"{march['new']:,}\s+{march['lost']:,}\s+{march['recovered']:,}\s",
+            result.stdout,
+        ), result.stdout
+        page = (report / "index.html").read_text(encoding="utf-8")
+        assert "<h2>Churn rate by month and segment</h2>" in page

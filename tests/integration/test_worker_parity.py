@@ -2,7 +2,8 @@
 
 Every engine decides with the same population model (the policy's starting prior, or a
 fitted one given by the ``model`` setting), so however the customers are spread over
-partitions, the worker's decisions are replay's.
+partitions, the worker's decisions are replay's; and the churn-rate gauges it serves at
+``/metrics``, summed over its partitions, are the table ``replay --churn-rate`` writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import deployment, replay_decisions, simulate
+from tests.integration.harness import (
+    assert_churn_rate_served,
+    deployment,
+    replay_decisions,
+    simulate,
+)
 from tests.integration.test_replay_cli import churnwatch
 
 pytestmark = pytest.mark.kafka
@@ -53,3 +59,5 @@ def test_worker_and_replay_make_the_same_decisions(
         assert Counter(decided).most_common(1)[0][1] == 1  # none twice
         assert set(decided) == set(expected)
         assert d.read([d.topic("dead_letter")]) == []
+
+        assert_churn_rate_served(d, events, worker)

@@ -12,6 +12,7 @@ the file itself (events per type, customers, newest event time) and from the out
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import urllib.parse
@@ -26,11 +27,20 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from tests.integration.harness import Deployment, deployment, free_port, simulate, wait_for
+from tests.integration.harness import (
+    Deployment,
+    deployment,
+    free_port,
+    replay_churn_rate,
+    simulate,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "churnwatch.json"
 DECISION_TYPES = {
     "churnwatch.customer.at_risk": "at_risk",
     "churnwatch.customer.lost": "lost",
@@ -250,4 +260,51 @@ def test_prometheus_scrapes_the_worker_and_sees_the_feed(
             return True if alerts == [] else None
 
         wait_for("no alert on a healthy worker", quiet, timeout=30)
+        assert_churn_panels_show_replays_table(prometheus, replay_churn_rate(d, events))
         assert worker.process.poll() is None
+
+
+def panel_query(title: str, month: str) -> str:
+    """The dashboard panel's query as Grafana sends it for ``month``."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    (panel,) = [p for p in panels if p["title"] == title]
+    (target,) = panel["targets"]
+    return str(target["expr"]).replace("$job", "churnwatch").replace("$month", month)
+
+
+def assert_churn_panels_show_replays_table(
+    prometheus: Prometheus, table: dict[tuple[str, str, str], float]
+) -> None:
+    """Every month's churn and recovery rate panels, per segment and in all, from a real
+    Prometheus, are the rates of ``churnwatch replay --churn-rate``."""
+    months = sorted({month for month, _, _ in table})
+    assert len(months) >= 3
+    shown_months = prometheus.query("count by (month) (churnwatch_customers_lost_in_month)")
+    assert sorted(dict(key)["month"] for key in shown_months) == months
+    rates = (  # panel title, numerator and denominator measures
+        ("Churn rate by segment, $month", ("lost",), ("active_at_start",)),
+        ("Recovery rate by segment, $month", ("recovered",), ("lost_at_start", "lost")),
+        ("Churn rate, $month", ("lost",), ("active_at_start",)),
+        ("Recovery rate, $month", ("recovered",), ("lost_at_start", "lost")),
+    )
+    for month in months:
+        segments = sorted({segment for m, segment, _ in table if m == month})
+        for title, numerator, denominator in rates:
+            shown = prometheus.query(panel_query(title, month))
+            per_segment = "by segment" in title
+            for segment in segments if per_segment else ["all"]:
+                chosen = segments if segment == "all" else [segment]
+                above = sum(table[month, s, m] for s in chosen for m in numerator)
+                below = sum(table[month, s, m] for s in chosen for m in denominator)
+                value = shown[labels(segment=segment) if per_segment else ()]
+                if below:
+                    assert value == pytest.approx(above / below), (title, month, segment)
+                else:
+                    assert not math.isfinite(value), (title, month, segment)  # 0/0, x/0
+        # The value flagged, per segment and status, is replay's to the cent.
+        shown = prometheus.query(panel_query("Value at risk flagged by segment, $month", month))
+        for segment in segments:
+            for status in ("at_risk", "lost"):
+                expected = table[month, segment, f"{status}_value"]
+                value = shown[labels(segment=segment, status=status)]
+                assert value == pytest.approx(expected, abs=0.011), (month, segment, status)

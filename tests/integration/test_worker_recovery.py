@@ -1,8 +1,8 @@
 """Exactly-once across a SIGKILL, and scale-out across two workers, on a real broker.
 
 Both use several partitions; every partition decides with the same population model, so
-its decisions and states must equal those of one replay of the whole file: anything lost,
-repeated or restored wrongly shows.
+its decisions, states and churn-rate gauges must equal those of one replay of the whole
+file: anything lost, repeated or restored wrongly shows.
 
 The scale-out test produces while the workers run. A year of events is then pushed in
 seconds, and the producer's per-topic batches put days of event time between the input
@@ -23,6 +23,7 @@ from models.policy import Policy
 from tests.integration.harness import (
     DecisionKey,
     Deployment,
+    assert_churn_rate_served,
     deployment,
     replay_decisions,
     replay_states,
@@ -85,6 +86,8 @@ def test_sigkill_mid_stream_loses_and_repeats_nothing(
         assert second.process.poll() is None, second.log_text()[-3000:]
         assert "did not stop cleanly" in second.log_text()  # the RocksDB state was wiped
         assert_same_as_replay(d, events, decided, Policy())
+        # The churn accounting was restored from the changelog with the customers.
+        assert_churn_rate_served(d, events, second)
 
 
 def test_stopping_one_of_two_workers_moves_its_customers_intact(
@@ -108,3 +111,5 @@ def test_stopping_one_of_two_workers_moves_its_customers_intact(
         assert a.process.poll() is None, a.log_text()[-3000:]
         policy = Policy(allowed_lateness_seconds=2_592_000)
         assert_same_as_replay(d, events, decided, policy)
+        # b's partitions moved to a with their churn accounting: a now reports them all.
+        assert_churn_rate_served(d, events, a)

@@ -28,8 +28,10 @@ from evaluation.evaluate import (
 )
 from evaluation.population import Population
 from evaluation.report import metrics_json, render_html, render_table, write_report
+from models.churn_rate import MonthRow
 from models.decisions import format_time
 from models.policy import Policy
+from streams import churn_table
 from streams.replay import InputFile
 from tests.builders import day, line, order_json
 
@@ -207,6 +209,8 @@ def _tiny_evaluation() -> Evaluation:
         "population": {"evaluated": 5, "churned_by_cutoff": 2, "no_order_in_horizon": 2},
         "methods": results,
         "bar": bar_check(results),
+        # February: 40 active at its start, 2 lost (5 %); 1 won back of 4 + 2 lost (1/6).
+        "churn_rate": churn_table.as_json([MonthRow("2025-02", "all", 40, 4, 3, 2, 1)]),
     }
     return Evaluation(metrics, pop, methods, timings, Policy())
 
@@ -217,6 +221,10 @@ def test_table_puts_methods_side_by_side_and_states_the_bar() -> None:
     assert "detector" in header and "recency_90d" in header
     assert "AUC, churned by cutoff" in table
     assert "bar NOT passed" in table or "bar passed" in table
+    churn = table.splitlines()[-1].split()
+    # ... churn rate, recovery rate, then the value flagged at_risk and lost (none here)
+    assert churn[:2] == ["2025-02", "all"]
+    assert churn[-6:] == ["5.00", "%", "16.67", "%", "0.00", "0.00"]
 
 
 def test_metrics_json_writes_undefined_ratios_as_null() -> None:
@@ -228,6 +236,7 @@ def test_report_is_self_contained_with_embedded_images(tmp_path: Path) -> None:
     evaluation = _tiny_evaluation()
     page = render_html(evaluation)
     assert page.count("src='data:image/png;base64,") == 4
+    assert "<h2>Churn rate by month and segment</h2>" in page and "16.67 %" in page
     assert "http://" not in page and "https://" not in page
     write_report(evaluation, tmp_path)
     assert orjson.loads((tmp_path / "metrics.json").read_bytes())["population"]["evaluated"] == 5

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.customer import from_record, to_record
+from models.customer import Status
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import Event
 from models.parse import LATE_EVENT, Rejected
 from models.policy import DAY, Policy
 from models.population import PopulationModel
+from streams.records import from_record, to_record
 from tests.builders import a_call, an_email, an_order, day
 
 
@@ -54,7 +55,7 @@ def test_a_regular_customer_who_stops_becomes_at_risk_then_lost() -> None:
     assert at_risk.at < lost.at < last_order + 120 * DAY
     assert at_risk.view["reasons"][0]["code"] == "overdue_order"
     assert at_risk.view["cause"] == "habit_lapse"
-    assert lost.previous_status == "at_risk"
+    assert lost.previous_status is Status.AT_RISK and str(lost.previous_status) == "at_risk"
 
 
 def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
@@ -65,7 +66,7 @@ def test_an_order_after_at_risk_recovers_and_opens_a_new_episode() -> None:
     decisions = run([an_order("c1", day(198.9))], engine=engine, until=day(202))
     assert kinds(decisions) == ["recovered"]
     recovered = decisions[0]
-    assert (recovered.previous_status, recovered.status, recovered.episode) == (
+    assert (str(recovered.previous_status), str(recovered.status), recovered.episode) == (
         "at_risk",
         "active",
         1,
@@ -308,9 +309,9 @@ def test_statuses_alternate_and_each_step_is_justified(spec) -> None:
     status: dict[str, str] = {}
     episode: dict[str, int] = {}
     for d in decisions:
-        assert d.previous_status == status.get(d.customer_id, "active")
+        assert str(d.previous_status) == status.get(d.customer_id, "active")
         assert d.episode == episode.get(d.customer_id, 1)
-        assert (d.previous_status, d.status) in {
+        assert (str(d.previous_status), str(d.status)) in {
             ("active", "at_risk"),
             ("active", "lost"),
             ("at_risk", "lost"),
@@ -318,7 +319,7 @@ def test_statuses_alternate_and_each_step_is_justified(spec) -> None:
             ("lost", "active"),
         }
         assert "sign_of_life" not in {r["code"] for r in d.view["reasons"]}
-        status[d.customer_id] = d.status
+        status[d.customer_id] = str(d.status)
         if d.kind == "recovered":
             episode[d.customer_id] = d.episode + 1
     per_episode = Counter((d.customer_id, d.episode, d.kind) for d in decisions)
@@ -344,7 +345,9 @@ def test_a_sign_of_life_lowers_a_lost_customers_risk_but_does_not_rearm_lost() -
     assert after is not None and after["status"] == "lost"
     # An order still ends the episode with recovered, and the next silence starts afresh.
     ended = run([an_order("c1", day(403))], until=day(403) + 3600, engine=engine)
-    assert [(d.kind, d.previous_status, d.episode) for d in ended] == [("recovered", "lost", 1)]
+    assert [(d.kind, str(d.previous_status), d.episode) for d in ended] == [
+        ("recovered", "lost", 1)
+    ]
     assert kinds(engine.advance(day(800))) == ["at_risk", "lost"]
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
+from models.churn_rate import MEASURES, ChurnLedger
 from models.customer import STATUS_NAMES
 from models.decisions import DECISION_TYPES, Decision
 from models.engine import Engine
 from models.parse import REJECTION_CODES
-from models.policy import Policy
+from models.policy import DAY, Policy
 from streams.metrics import (
     DEFAULT_INPUT_TOPICS,
     EVENT_TYPES,
@@ -32,10 +34,17 @@ OPERATIONS_DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 # Prometheus wants no unit suffix on them. Every other gauge must carry its unit.
 UNITLESS_GAUGES = {
     "churnwatch_customers_tracked",
+    "churnwatch_customers_active_at_month_start",
+    "churnwatch_customers_lost_at_month_start",
+    "churnwatch_customers_acquired_in_month",
+    "churnwatch_customers_lost_in_month",
+    "churnwatch_customers_recovered_in_month",
     "churnwatch_events_pending",
     "churnwatch_deadlines_scheduled",
     "churnwatch_partitions_assigned",
     "churnwatch_table_recovery_complete",
+    # Money in the shop's own currency, which Prometheus has no base unit for.
+    "churnwatch_value_flagged_in_month",
 }
 GAUGE_UNITS = ("_seconds", "_ratio", "_messages", "_bytes")
 
@@ -381,6 +390,65 @@ def test_assignment_creates_and_revocation_removes_partition_series(registry, me
     assert value(registry, "churnwatch_table_recovery_complete") == 0.0  # recovering again
 
 
+CHURN_GAUGES = {
+    "active_at_start": "churnwatch_customers_active_at_month_start",
+    "lost_at_start": "churnwatch_customers_lost_at_month_start",
+    "new": "churnwatch_customers_acquired_in_month",
+    "lost": "churnwatch_customers_lost_in_month",
+    "recovered": "churnwatch_customers_recovered_in_month",
+}
+
+
+def a_ledger_engine(start: float, customers: int) -> Engine:
+    """``customers`` who order twice, a month apart, then fall silent until day 200."""
+    engine = Engine(POLICY)
+    engine.ledger = ChurnLedger(POLICY)
+    for n in range(customers):
+        engine.process(an_order(f"c{n}", start + n, event_id=f"a{n}"))
+    for n in range(customers):
+        engine.process(an_order(f"c{n}", start + n + 30 * DAY, event_id=f"b{n}"))
+    engine.advance(day(200))
+    return engine
+
+
+def churn_value(registry: CollectorRegistry, measure: str, month: str, segment: str) -> float:
+    found = value(registry, CHURN_GAUGES[measure], month=month, segment=segment)
+    return -1.0 if found is None else found
+
+
+def test_churn_rate_gauges_sum_the_partitions_and_follow_them(registry, metrics) -> None:
+    first, second = a_ledger_engine(day(0), 3), a_ledger_engine(day(40), 2)
+    assert first.ledger is not None and second.ledger is not None
+    metrics.assign([0, 1])
+    metrics.observe_engine(0, first)
+    metrics.observe_engine(1, second)
+    expected: Counter[tuple[str, str, str]] = Counter()
+    for ledger in (first.ledger, second.ledger):
+        for row in ledger.rows():
+            for measure in MEASURES:
+                expected[row.month, row.segment, measure] += getattr(row, measure)
+    assert sum(expected[key] for key in expected if key[2] == "lost") == 5  # all five lapse
+    for (month, segment, measure), count in expected.items():
+        assert churn_value(registry, measure, month, segment) == count
+    # Partition 1 moves away: only partition 0's counts remain.
+    metrics.assign([0])
+    for row in first.ledger.rows():
+        for measure in MEASURES:
+            assert churn_value(registry, measure, row.month, row.segment) == getattr(row, measure)
+    # Its new owner restores the same ledger from the table and reports the same counts.
+    restored = Engine(POLICY)
+    restored.restore(list(second.customers.values()), second.watermark)
+    restored.ledger = ChurnLedger.from_record(second.ledger.to_record(), POLICY)
+    metrics.assign([0, 1])
+    metrics.observe_engine(1, restored)
+    for (month, segment, measure), count in expected.items():
+        assert churn_value(registry, measure, month, segment) == count
+    # Partition 0 moves away: January, which only it had seen, loses its series.
+    metrics.assign([1])
+    assert churn_value(registry, "new", "2025-01", "bronze") == -1.0
+    assert churn_value(registry, "new", "2025-02", "bronze") == 2.0
+
+
 def test_recovery_progress_and_lag_are_kept_in_range(registry, metrics) -> None:
     metrics.set_recovery_progress(2, 1.7)
     metrics.set_consumer_lag("calls", 2, -5)
@@ -477,6 +545,11 @@ def test_dashboard_shows_what_operators_need() -> None:
         "churnwatch_customers_tracked",
         "churnwatch_events_rejected_total",  # dead letters
         "churnwatch_watermark_timestamp_seconds",
+        "churnwatch_customers_active_at_month_start",  # churn and recovery rate by segment
+        "churnwatch_customers_lost_at_month_start",
+        "churnwatch_customers_acquired_in_month",
+        "churnwatch_customers_lost_in_month",
+        "churnwatch_customers_recovered_in_month",
     ):
         assert needed in queries, needed
     datasource = (

@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from models.customer import from_record, to_record
 from models.policy import DAY, Policy
 from streams.kafka import wire
 from streams.kafka.partition import Inbound, PartitionWorker, Routes
+from streams.records import from_record, to_record
 from tests.builders import EPOCH, call_json, email_json, order_json
 
 ORDERS, EMAILS, CALLS, TICKS = "orders", "email-events", "calls", "ticks"
@@ -167,7 +167,7 @@ def test_snapshot_writes_each_changed_customer_once_and_rebuilds_the_same_worker
     feed.send(ORDERS, order_json(customer_id="c2", event_id="b", order_id="b", occurred_at=iso(30)))
     records = worker.snapshot()
     keys = [key for key, _ in records]
-    assert sorted(keys) == sorted([b"c1", b"c2", wire.partition_key(0)])
+    assert sorted(keys) == sorted([b"c1", b"c2", wire.partition_key(0), wire.churn_rate_key(0)])
     values = dict(records)
     assert orjson.loads(values[b"c1"]) == to_record(worker.engine.customers["c1"])
     assert worker.snapshot() == []  # nothing changed since
@@ -177,11 +177,14 @@ def test_snapshot_writes_each_changed_customer_once_and_rebuilds_the_same_worker
     assert rebuilt.clock == worker.clock
     assert rebuilt.engine.customers == worker.engine.customers
     assert from_record(orjson.loads(values[b"c2"])) == worker.engine.customers["c2"]
+    assert rebuilt.engine.ledger is not None and worker.engine.ledger is not None
+    assert rebuilt.engine.ledger.rows() == worker.engine.ledger.rows()
     # Both continue identically: the same late complaint decides the same.
     for w in (worker, rebuilt):
         Feed(w).send(CALLS, complaint("c1", 40, "late-call"))
         w.engine.advance(EPOCH + 60 * DAY)
     assert rebuilt.engine.customers == worker.engine.customers
+    assert rebuilt.engine.ledger.rows() == worker.engine.ledger.rows()
 
 
 def test_a_redelivered_message_is_skipped_by_its_offset() -> None:

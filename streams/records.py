@@ -1,0 +1,115 @@
+"""The customer state's stored form: a flat JSON-able list, versioned by its length.
+
+The streaming worker keeps one per customer in its changelogged table
+(``orjson(to_record(state))``, :mod:`streams.kafka.wire`); a restored worker, an upgraded
+one, or a test rebuilds the state with :func:`from_record`. Each version appends fields to
+the one before, so a record's length tells its version and every older record still loads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models.customer import CustomerState, Status
+from models.events import CallRecorded, EmailRecorded, OrderRecorded
+
+# Record layout, version 1: the fields before email engagement was modelled.
+_V1_FIELDS = (
+    "customer_id",
+    "due_at",
+    "episode",
+    "first_order_at",
+    "intervals",
+    "issue_opened_at",
+    "last_engaged_at",
+    "last_inquiry_at",
+    "last_order_at",
+    "mu",
+    "open_issues",
+    "orders",
+    "pending",
+    "recent_amount",
+    "recent_ids",
+    "sd",
+    "sends_since_engaged",
+    "status",
+    "total_spend",
+    "unanswered_calls",
+    "unsubscribed",
+)
+# Version 2 appends these; a version-1 record loads with their defaults (see from_record).
+_V2_FIELDS = (
+    "alive_at",
+    "delivered_mails",
+    "engaged_mails",
+    "last_opened_at",
+    "last_sent_at",
+    "open_rate",
+)
+# Version 3 appends this; older records load with 0 (no lost customer revived yet).
+_V3_FIELDS = ("revivals",)
+# Version 4 appends the plan's mail budget, so a restored engine plans exactly as one that
+# never stopped (older records load with -1: the engine re-plans at the next mail).
+_V4_FIELDS = ("plan_covers",)
+# Version 5 appends the action the last decision suggested, so a recovery can say which
+# action preceded it (older records load with None: none known).
+_V5_FIELDS = ("last_action",)
+
+# The record's fields in order (the state's slots are kept sorted by name). Pending events
+# are stored as lists, recent event-id fingerprints as hex.
+FIELDS = _V1_FIELDS + _V2_FIELDS + _V3_FIELDS + _V4_FIELDS + _V5_FIELDS
+_V1_LENGTH = len(_V1_FIELDS)
+_V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
+_V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
+_V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
+
+
+def to_record(state: CustomerState) -> list[Any]:
+    """The state as a JSON-able list (``bytes`` as hex, events as lists)."""
+    out: list[Any] = []
+    for name in FIELDS:
+        value = getattr(state, name)
+        if name == "recent_ids":
+            value = value.hex()
+        elif name == "pending" and value is not None:
+            value = [[type(e).__name__, *e] for e in value]
+        elif name == "intervals":
+            value = list(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out.append(value)
+    return out
+
+
+_EVENT_KINDS: dict[str, Any] = {
+    "OrderRecorded": OrderRecorded,
+    "EmailRecorded": EmailRecorded,
+    "CallRecorded": CallRecorded,
+}
+
+
+def from_record(values: list[Any]) -> CustomerState:
+    """Inverse of :func:`to_record`; also loads version-1 records (before email engagement
+    was modelled: their new fields keep the defaults, the last sign of life being the last
+    order), version-2 records (before lost customers could be revived: none was),
+    version-3 records (before the plan's mail budget was kept: none) and version-4 records
+    (before the suggested action was kept: none)."""
+    kinds = _EVENT_KINDS
+    state = CustomerState(values[0])
+    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(FIELDS))
+    if len(values) not in lengths:
+        raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
+    for name, value in zip(FIELDS, values, strict=False):
+        if name == "recent_ids":
+            value = bytes.fromhex(value)
+        elif name == "status":
+            value = Status(value)
+        elif name == "intervals":
+            value = tuple(value)
+        elif name == "pending" and value is not None:
+            value = [kinds[kind](*fields) for kind, *fields in value]
+        setattr(state, name, value)
+    if len(values) == _V1_LENGTH:
+        state.alive_at = state.last_order_at
+    return state
