@@ -8,6 +8,7 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
 * the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
   the batch drain (:mod:`streams.kafka.drain`) hands to the partition workers;
 * the per-partition workers, rebuilt from the table after every rebalance;
+* the table's recovery of active partitions in large batches (:mod:`streams.kafka.restore`);
 * the :class:`~streams.kafka.commit.Committer` hooked in front of every offset commit;
 * what operators see (:mod:`streams.kafka.operations`): metrics fed before every commit,
   readiness, ``/healthz``, ``/readyz``, ``/metrics`` and ``/customers/{id}``;
@@ -32,6 +33,7 @@ from streams.kafka.drain import BatchDrain
 from streams.kafka.fixes import install_fixes
 from streams.kafka.operations import Operations, install_operations
 from streams.kafka.partition import Limits, PartitionWorker, Routes
+from streams.kafka.restore import changelog_consumer, install_fast_restore
 from streams.kafka.security import faust_credentials
 from streams.kafka.store import partition_records
 from streams.kafka.ticks import install_wall_ticks
@@ -44,6 +46,7 @@ TABLE_NAME = "customers"
 class _DetectorApp(faust.App):
     committer: Committer | None = None
     drain: Callable[[Any], BatchDrain] | None = None  # builds the drain for a consumer
+    fast_restore: Callable[[], None] | None = None  # installs the table restore, once
 
     def _new_consumer(self) -> Any:
         # The consumer must be created by the running worker (it reads the processing
@@ -60,6 +63,9 @@ class _DetectorApp(faust.App):
             )
         if self.drain is not None:
             self.drain(consumer).install()
+        if self.fast_restore is not None:
+            self.fast_restore()
+            self.fast_restore = None
         return consumer
 
     def on_init_dependencies(self) -> Any:
@@ -221,6 +227,9 @@ def build_app(settings: Settings) -> DetectorApp:
         )
 
     app.drain = drain
+    app.fast_restore = lambda: install_fast_restore(
+        cast(Any, app.tables).recovery, table, changelog_consumer(settings)
+    )
     # With clock = "event" the ticks do not move time: they only let a partition's
     # watermark pass input topics whose hold (topic_idle_seconds) has run out.
     interval = settings.tick_interval_seconds

@@ -8,7 +8,7 @@ producer its transactions use, when the app creates the consumer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from faust.types import TP
@@ -21,7 +21,6 @@ def install_fixes(
     consumer._new_offset = deduplicated_acks(consumer, consumer._new_offset)
     if exactly_once:
         stop_producers_of_standbys(consumer, transactional_id, group_topic)
-        committed_highwaters(consumer)
         begin_only_outside_transactions(consumer.transactions.producer)
 
 
@@ -70,25 +69,6 @@ def stop_producers_of_standbys(
         await original(assigned, revoked, newly)
 
     transactions.on_rebalance = on_rebalance
-
-
-def committed_highwaters(consumer: Any) -> None:
-    """Ask the broker for the last stable offsets that table recovery reads up to.
-
-    With exactly_once Faust takes them from ``AIOKafkaConsumer.last_stable_offset``, which
-    aiokafka knows only from its latest fetch response of that partition: None (read as
-    "empty") for a changelog partition this worker never fetched, which leaves a joining
-    worker with an empty table, and stale for a standby, which leaves a worker taking over
-    without the last commits of the one that left. ``end_offsets`` sends ListOffsets with
-    the consumer's read_committed isolation: the last stable offset, now.
-    """
-    thread = consumer._thread
-
-    async def highwaters(partitions: list[TP]) -> Mapping[TP, int]:
-        offsets: Mapping[TP, int] = await thread._ensure_consumer().end_offsets(partitions)
-        return offsets
-
-    thread._highwaters = highwaters
 
 
 def begin_only_outside_transactions(producer: Any) -> None:

@@ -1,11 +1,12 @@
 """Every private attribute of faust-streaming, mode-streaming and aiokafka the worker relies on.
 
-The batch drain, the commit hook, the exactly-once fixes, the table store access and the
-metrics read or replace attributes that are not part of Faust's public API (the reasons are
-in :mod:`streams.kafka.drain`, :mod:`streams.kafka.commit`, :mod:`streams.kafka.fixes`,
-:mod:`streams.kafka.store` and :mod:`streams.kafka.observe`). A release may rename or drop
-any of them without notice, so pyproject.toml bounds these libraries to the tested minor
-series and a unit test checks this list against the installed versions
+The batch drain, the commit hook, the exactly-once fixes, the table store access, the
+table restore and the metrics read or replace attributes that are not part of Faust's
+public API (the reasons are in :mod:`streams.kafka.drain`, :mod:`streams.kafka.commit`,
+:mod:`streams.kafka.fixes`, :mod:`streams.kafka.store`, :mod:`streams.kafka.restore` and
+:mod:`streams.kafka.observe`). A release may rename or drop any of them without notice, so
+pyproject.toml bounds these libraries to the tested minor series and a unit test checks
+this list against the installed versions
 (docs/upgrading.md). Add an entry here whenever the worker starts using another one.
 
 An attribute exists when the owner class (or a base class) defines it, or assigns it to
@@ -34,7 +35,6 @@ class Internal:
 
 
 _CONSUMER = "faust.transport.consumer:Consumer"
-_AIOKAFKA_THREAD = "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread"
 
 INTERNALS: tuple[Internal, ...] = (
     Internal("faust.app.base:App", "_new_consumer", "streams.kafka.app"),
@@ -51,14 +51,13 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER, "_commit_every", "streams.kafka.drain"),
     Internal(_CONSUMER, "_commit_offsets", "streams.kafka.commit"),
     Internal(_CONSUMER, "_new_offset", "streams.kafka.fixes"),
-    Internal("faust.transport.consumer:ThreadDelegateConsumer", "_thread", "streams.kafka.fixes"),
-    Internal(_AIOKAFKA_THREAD, "_ensure_consumer", "streams.kafka.fixes"),
-    Internal(_AIOKAFKA_THREAD, "_highwaters", "streams.kafka.fixes"),
     Internal("mode.services:Service", "_stopped", "streams.kafka.drain"),
     Internal("faust.stores.rocksdb:Store", "_db_for_partition", "streams.kafka.store"),
     Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.store"),
     Internal("faust.stores.rocksdb:Store", "_key_index", "streams.kafka.store"),
     Internal("faust.stores.memory:Store", "_key_partition", "streams.kafka.store"),
+    Internal("faust.tables.recovery:Recovery", "_build_highwaters", "streams.kafka.restore"),
+    Internal("faust.tables.recovery:Recovery", "_build_offsets", "streams.kafka.restore"),
     Internal(
         "faust.transport.drivers.aiokafka:Producer", "_transaction_producers", "streams.kafka.fixes"
     ),

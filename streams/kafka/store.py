@@ -3,8 +3,9 @@
 Faust's table API works per key within a stream event; the worker needs two things it does
 not offer: all records of *one* partition (to rebuild that partition's engine after table
 recovery) and writing a batch of records of a known partition outside an event (at commit,
-see :mod:`streams.kafka.commit`). Both stores Faust ships keep that information, in private
-attributes this module alone touches:
+see :mod:`streams.kafka.commit`). Table recovery (:mod:`streams.kafka.restore`) also writes
+whole batches of changelog records into a partition. Both stores Faust ships keep that
+information, in private attributes this module alone touches:
 
 * RocksDB (rocksdict): one database per partition (``_db_for_partition``), plus
   ``_key_index`` (key -> partition) for lookups outside an event;
@@ -51,5 +52,36 @@ def write_records(store: Any, partition: int, records: Iterable[tuple[bytes, byt
         for key, value in records:
             data[key] = value
             where[key] = partition
+    else:  # pragma: no cover
+        raise TypeError(f"unsupported table store {type(store).__name__}")
+
+
+def restore_records(
+    store: Any, partition: int, records: Iterable[tuple[bytes, bytes | None]]
+) -> None:
+    """Apply changelog records of ``partition`` to the local store (table recovery).
+
+    A None value is a deletion. RocksDB gets one ``WriteBatch`` for all of them, as Faust's
+    own ``apply_changelog_batch`` does; the key index is left alone, as Faust leaves it.
+    """
+    if isinstance(store, rocksdb.Store):
+        from rocksdict import WriteBatch  # only the RocksDB store needs rocksdict
+
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        store._db_for_partition(partition).write(batch)
+    elif isinstance(store, memory.Store):
+        data, where = store.data, store._key_partition
+        for key, value in records:
+            if value is None:
+                data.pop(key, None)
+                where.pop(key, None)
+            else:
+                data[key] = value
+                where[key] = partition
     else:  # pragma: no cover
         raise TypeError(f"unsupported table store {type(store).__name__}")
