@@ -24,7 +24,7 @@ from models.engine import Engine
 from models.parse import parse_time_argument
 from streams import churn_table, config_commands, evaluation_commands, fit_command, importer
 from streams.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
-from streams.kafka import commands as kafka_commands
+from streams.kafka.tools import commands as kafka_commands
 from streams.model_file import load_model
 from streams.progress import Progress
 from streams.replay import InputFile, encode_decision, replay

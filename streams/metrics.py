@@ -74,7 +74,7 @@ faust-streaming's Prometheus sensor (``faust/sensors/prometheus.py``:
 
 What it has that we lack is rare-event data. Commit latency matters (a commit is where the
 exactly-once output is sent and acknowledged): a slim ``faust.Sensor``
-(:mod:`streams.kafka.sensor`) feeds ``churnwatch_commit_duration_seconds``. Lookups are
+(:mod:`streams.kafka.operations.sensor`) feeds ``churnwatch_commit_duration_seconds``. Lookups are
 counted by our own view (``churnwatch_customer_lookups_total``). Faust's send-error hook
 never sees our sends (the committer uses the transport producer directly, and a failed
 send fails the commit instead).

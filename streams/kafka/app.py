@@ -6,14 +6,14 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
   in docs/performance.md: no Monitor sensor, a 20 ms producer linger and 256 KB batches;
 * the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
 * the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
-  the batch drain (:mod:`streams.kafka.drain`) hands to the partition workers;
+  the batch drain (:mod:`streams.kafka.runtime.drain`) hands to the partition workers;
 * the per-partition workers, rebuilt from the table after every rebalance;
-* the table's recovery of active partitions in large batches (:mod:`streams.kafka.restore`);
-* the :class:`~streams.kafka.commit.Committer` hooked in front of every offset commit;
-* what operators see (:mod:`streams.kafka.operations`): metrics fed before every commit,
+* the table's recovery of active partitions in large batches (:mod:`streams.kafka.runtime.restore`);
+* the :class:`~streams.kafka.runtime.commit.Committer` hooked in front of every offset commit;
+* what operators see (:mod:`streams.kafka.operations.install`): metrics fed before every commit,
   readiness, ``/healthz``, ``/readyz``, ``/metrics`` and ``/customers/{id}``;
 * Kafka security from the settings (:mod:`streams.kafka.security`);
-* the tick timer (:mod:`streams.kafka.ticks`): wall-clock time with ``clock = "wall"``;
+* the tick timer (:mod:`streams.kafka.runtime.ticks`): wall-clock time with ``clock = "wall"``;
   with either clock, the moment to end a caught-up topic's hold on the watermark.
 """
 
@@ -28,16 +28,16 @@ from faust.types import TP
 
 from config.settings import Settings
 from models.decisions import AT_RISK, LOST, RECOVERED
-from streams.kafka.commit import Committer
-from streams.kafka.drain import BatchDrain
-from streams.kafka.fixes import install_fixes
-from streams.kafka.operations import Operations, install_operations
-from streams.kafka.partition import Limits, PartitionWorker, Routes
-from streams.kafka.restore import changelog_consumer, install_fast_restore
+from streams.kafka.operations.install import Operations, install_operations
+from streams.kafka.operations.web import web_application_options
+from streams.kafka.runtime.commit import Committer
+from streams.kafka.runtime.drain import BatchDrain
+from streams.kafka.runtime.fixes import install_fixes
+from streams.kafka.runtime.partition import Limits, PartitionWorker, Routes
+from streams.kafka.runtime.restore import changelog_consumer, install_fast_restore
+from streams.kafka.runtime.store import partition_records
+from streams.kafka.runtime.ticks import install_wall_ticks
 from streams.kafka.security import faust_credentials
-from streams.kafka.store import partition_records
-from streams.kafka.ticks import install_wall_ticks
-from streams.kafka.web import web_application_options
 from streams.model_file import load_model
 
 TABLE_NAME = "customers"

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from streams.kafka.web import key_partition
+from streams.kafka.operations.web import key_partition
 from tests.integration.harness import Deployment, Worker, deployment, simulate, wait_for
 from tests.schemas import validator
 
@@ -167,7 +167,7 @@ def test_a_worker_that_joins_later_serves_its_partitions_from_the_changelog(
     kafka_broker: str, tmp_path: Path
 ) -> None:
     # The joining worker has never read the changelog: how far to restore it must come
-    # from the broker (streams.kafka.restore asks it), or it starts empty.
+    # from the broker (streams.kafka.runtime.restore asks it), or it starts empty.
     events = simulate(tmp_path, customers=60, days=120, seed=12)
     with deployment(kafka_broker, tmp_path, partitions=2, extra=SETTINGS) as d:
         first = d.start_worker("w1")

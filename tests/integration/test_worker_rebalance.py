@@ -2,7 +2,7 @@
 
 The first worker keeps some partitions through both rebalances. Nothing may be lost or
 published twice, and the rebalances must not log Faust's failed attempt to begin a
-transaction that is already open (``streams.kafka.fixes.begin_only_outside_transactions``).
+transaction that is already open (``streams.kafka.runtime.fixes.begin_only_outside_transactions``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka.producer.transaction_manager import TransactionManager, TransactionState
 
-from streams.kafka.fixes import begin_only_outside_transactions
+from streams.kafka.runtime.fixes import begin_only_outside_transactions
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 
-from streams.kafka.internals import INTERNALS, Internal, missing_internals
+from streams.kafka.runtime.internals import INTERNALS, Internal, missing_internals
 
 KAFKA_PACKAGE = Path(__file__).resolve().parents[3] / "streams" / "kafka"
 
@@ -25,11 +25,13 @@ def test_every_internal_the_worker_uses_exists() -> None:
 
 def test_a_renamed_attribute_is_reported_with_its_owner_and_user() -> None:
     renamed = dataclasses.replace(INTERNALS[1], attribute="_drain_messages_renamed")
-    gone = Internal("faust.transport.consumer:NoSuchConsumer", "_acked", "streams.kafka.drain")
+    gone = Internal(
+        "faust.transport.consumer:NoSuchConsumer", "_acked", "streams.kafka.runtime.drain"
+    )
     assert missing_internals((renamed, gone, INTERNALS[2])) == [
         "faust.transport.consumer:Consumer._drain_messages_renamed "
-        "(used by streams.kafka.drain): attribute not found",
-        "faust.transport.consumer:NoSuchConsumer._acked (used by streams.kafka.drain): "
+        "(used by streams.kafka.runtime.drain): attribute not found",
+        "faust.transport.consumer:NoSuchConsumer._acked (used by streams.kafka.runtime.drain): "
         "owner not found (module 'faust.transport.consumer' has no attribute "
         "'NoSuchConsumer')",
     ]
@@ -44,4 +46,4 @@ def test_every_private_attribute_used_on_faust_objects_is_listed() -> None:
             used |= set(pattern.findall(path.read_text()))
     listed = {internal.attribute for internal in INTERNALS}
     assert used, "the pattern found no private attribute use at all"
-    assert used <= listed, f"not in streams/kafka/internals.py: {sorted(used - listed)}"
+    assert used <= listed, f"not in streams/kafka/runtime/internals.py: {sorted(used - listed)}"

@@ -9,8 +9,8 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from models.policy import Policy
-from streams.kafka.observe import WorkerObserver, lag, recovery_ratio
-from streams.kafka.partition import PartitionWorker, Routes
+from streams.kafka.operations.observe import WorkerObserver, lag, recovery_ratio
+from streams.kafka.runtime.partition import PartitionWorker, Routes
 from streams.metrics import create_metrics
 from tests.builders import an_email, an_order, day
 

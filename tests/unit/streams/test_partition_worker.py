@@ -9,7 +9,7 @@ import orjson
 
 from models.policy import DAY, Policy
 from streams.kafka import wire
-from streams.kafka.partition import Inbound, PartitionWorker, Routes
+from streams.kafka.runtime.partition import Inbound, PartitionWorker, Routes
 from streams.records import from_record, to_record
 from tests.builders import EPOCH, call_json, email_json, order_json
 

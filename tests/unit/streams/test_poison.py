@@ -15,7 +15,7 @@ from models.engine import Engine
 from models.parse import FUTURE_EVENT, Rejected
 from models.policy import DAY, Policy
 from streams.kafka import wire
-from streams.kafka.partition import Inbound, Limits, PartitionWorker
+from streams.kafka.runtime.partition import Inbound, Limits, PartitionWorker
 from streams.replay import InputFile, replay
 from tests.builders import EPOCH, email_json, line, order_json
 from tests.unit.streams.test_partition_worker import CALLS, EMAILS, ORDERS, ROUTES, TICKS, iso

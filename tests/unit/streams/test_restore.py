@@ -18,7 +18,7 @@ from faust.types import TP
 
 from config.settings import Settings
 from streams.kafka.app import build_app
-from streams.kafka.restore import ChangelogRestore, Restored, last_offset, start_offset
+from streams.kafka.runtime.restore import ChangelogRestore, Restored, last_offset, start_offset
 
 CHANGELOG = "cw-customers-changelog"
 MARKER = None  # an offset that holds a transaction marker

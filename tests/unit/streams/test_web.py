@@ -23,9 +23,8 @@ from prometheus_client import CollectorRegistry
 from config.settings import Settings
 from models.policy import Policy
 from streams.kafka.app import build_app
-from streams.kafka.observe import WorkerObserver
-from streams.kafka.partition import PartitionWorker, Routes
-from streams.kafka.web import (
+from streams.kafka.operations.observe import WorkerObserver
+from streams.kafka.operations.web import (
     FORWARDED_HEADER,
     CustomerLookup,
     QuietClientErrors,
@@ -33,6 +32,7 @@ from streams.kafka.web import (
     key_partition,
     owner_of,
 )
+from streams.kafka.runtime.partition import PartitionWorker, Routes
 from streams.metrics import create_metrics
 from tests.builders import an_order, day
 

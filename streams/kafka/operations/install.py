@@ -1,12 +1,12 @@
 """Everything operators see of a worker, wired into the Faust app in one call.
 
 :func:`install_operations` creates the worker's Prometheus registry and metrics
-(:mod:`streams.metrics`), the :class:`~streams.kafka.observe.WorkerObserver` that feeds
+(:mod:`streams.metrics`), the :class:`~streams.kafka.operations.observe.WorkerObserver` that feeds
 them, and installs on the app:
 
 * the observer on every partition assignment, and on a timer (lag, table recovery);
-* the :class:`~streams.kafka.sensor.CommitSensor` (commit duration);
-* the HTTP views (:mod:`streams.kafka.web`): ``/healthz``, ``/readyz``, ``/metrics``,
+* the :class:`~streams.kafka.operations.sensor.CommitSensor` (commit duration);
+* the HTTP views (:mod:`streams.kafka.operations.web`): ``/healthz``, ``/readyz``, ``/metrics``,
   ``/customers/{customer_id}``.
 
 The caller passes :attr:`Operations.on_flush` to the committer, so the partitions' tallies
@@ -23,10 +23,10 @@ from typing import Any, cast
 from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
-from streams.kafka.observe import SAMPLE_SECONDS, WorkerObserver
-from streams.kafka.partition import PartitionWorker, Routes
-from streams.kafka.sensor import CommitSensor
-from streams.kafka.web import CustomerLookup, install_web
+from streams.kafka.operations.observe import SAMPLE_SECONDS, WorkerObserver
+from streams.kafka.operations.sensor import CommitSensor
+from streams.kafka.operations.web import CustomerLookup, install_web
+from streams.kafka.runtime.partition import PartitionWorker, Routes
 from streams.metrics import ChurnwatchMetrics, create_metrics
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The Kafka subcommands of ``churnwatch``: ``topics create``, ``produce``, ``worker``, ``watch``.
 
 Argument parsing and wiring only; the work is in :mod:`streams.kafka.topics`,
-:mod:`streams.kafka.produce`, :mod:`streams.kafka.run` and :mod:`streams.kafka.watch`.
+:mod:`streams.kafka.tools.produce`, :mod:`streams.kafka.run` and :mod:`streams.kafka.tools.watch`.
 Exit status: 0 done, 1 the broker could not be used (the message says why), 2 bad
 arguments, files or settings.
 """
@@ -113,7 +113,7 @@ def run_topics_create(args: argparse.Namespace) -> int:
 
 
 def run_produce(args: argparse.Namespace) -> int:
-    from streams.kafka.produce import produce
+    from streams.kafka.tools.produce import produce
     from streams.kafka.topics import BrokerError
 
     settings = load_settings(args.config)
@@ -152,8 +152,8 @@ def run_worker_command(args: argparse.Namespace) -> int:
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    from streams.kafka.tools.watch import watch
     from streams.kafka.topics import BrokerError
-    from streams.kafka.watch import watch
 
     settings = load_settings(args.config)
     quiet_client_logs()

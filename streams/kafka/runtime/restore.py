@@ -46,8 +46,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
 from config.settings import Settings
+from streams.kafka.runtime.store import restore_records
 from streams.kafka.security import client_options
-from streams.kafka.store import restore_records
 from streams.kafka.topics import bootstrap_servers
 
 log = logging.getLogger(__name__)

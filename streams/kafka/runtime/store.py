@@ -3,8 +3,9 @@
 Faust's table API works per key within a stream event; the worker needs two things it does
 not offer: all records of *one* partition (to rebuild that partition's engine after table
 recovery) and writing a batch of records of a known partition outside an event (at commit,
-see :mod:`streams.kafka.commit`). Table recovery (:mod:`streams.kafka.restore`) also writes
-whole batches of changelog records into a partition. Both stores Faust ships keep that
+see :mod:`streams.kafka.runtime.commit`). Table recovery
+(:mod:`streams.kafka.runtime.restore`) also writes whole batches of changelog records into a
+partition. Both stores Faust ships keep that
 information, in private attributes this module alone touches:
 
 * RocksDB (rocksdict): one database per partition (``_db_for_partition``), plus

@@ -1,6 +1,6 @@
 """One input partition's detector: its engine, its clock, and what it has to send and save.
 
-Pure Python, no Faust: the batch drain (:mod:`streams.kafka.drain`) hands every fetched
+Pure Python, no Faust: the batch drain (:mod:`streams.kafka.runtime.drain`) hands every fetched
 message to the :class:`PartitionWorker` of its partition, which decodes it, feeds the
 engine, queues the output messages in :attr:`PartitionWorker.outbox`, and remembers which
 customers changed.
@@ -163,7 +163,7 @@ class PartitionWorker:
         self._ledger_saved = self.engine.ledger.version
         self.outbox: list[Outbound] = []
         self.stats: Counter[str] = Counter()  # redelivered messages and ticks, for diagnosis
-        # For the metrics, taken at every commit (streams.kafka.commit): what was consumed
+        # For the metrics, taken at every commit (streams.kafka.runtime.commit): what was consumed
         # and refused, and the decisions published, since the last take.
         self.tally = BatchTally()
         self.published: list[Decision] = []

@@ -38,8 +38,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.log import server_logger
 from aiokafka.partitioner import murmur2
 
-from streams.kafka.observe import WorkerObserver
-from streams.kafka.partition import PartitionWorker
+from streams.kafka.operations.observe import WorkerObserver
+from streams.kafka.runtime.partition import PartitionWorker
 from streams.metrics import exposition
 
 FORWARDED_HEADER = "Churnwatch-Forwarded"

@@ -9,11 +9,11 @@ its processing is synchronous. So the worker replaces the consumer's drain loop
 which, for every batch the consumer fetches:
 
 * hands the records of each partition of the input and tick topics in one call to the
-  :class:`~streams.kafka.partition.PartitionWorker` of that partition (which applies them
+  :class:`~streams.kafka.runtime.partition.PartitionWorker` of that partition (which applies them
   in event-time order across the topics), then acknowledges
   their offsets in bulk in Faust's own bookkeeping (read offset, gaps left by transaction
   markers, acked offsets), so that Faust's commits, and the commit hook in front of them
-  (:mod:`streams.kafka.commit`), work exactly as before;
+  (:mod:`streams.kafka.runtime.commit`), work exactly as before;
 * passes the records of any other topic (the table's changelog during recovery and on
   standbys) through Faust's own per-message path, as Faust's loop would.
 
@@ -32,8 +32,8 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.kafka.commit import Committer
-from streams.kafka.partition import PartitionWorker, Routes
+from streams.kafka.runtime.commit import Committer
+from streams.kafka.runtime.partition import PartitionWorker, Routes
 
 # aiokafka ConsumerRecords of one topic-partition, in offset order.
 Records = Sequence[Any]

@@ -43,8 +43,8 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.kafka.partition import Outbound, PartitionWorker
-from streams.kafka.store import write_records
+from streams.kafka.runtime.partition import Outbound, PartitionWorker
+from streams.kafka.runtime.store import write_records
 
 
 class Committer:

@@ -4,7 +4,7 @@ Faust's Prometheus sensor (``faust.sensors.prometheus``) is not used: it is a pe
 monitor and counts the same messages as Churnwatch's own metrics (see
 :mod:`streams.metrics`). What it measures that nothing else can is the commit: a Faust
 consumer commit is where the worker sends the output and table changes of the
-transaction and waits for the broker (:mod:`streams.kafka.commit`), so its duration is
+transaction and waits for the broker (:mod:`streams.kafka.runtime.commit`), so its duration is
 the latency floor of every decision and the first thing to look at when commits stall.
 
 :class:`CommitSensor` implements only ``on_commit_initiated`` and

@@ -2,12 +2,13 @@
 
 The batch drain, the commit hook, the exactly-once fixes, the table store access, the
 table restore and the metrics read or replace attributes that are not part of Faust's
-public API (the reasons are in :mod:`streams.kafka.drain`, :mod:`streams.kafka.commit`,
-:mod:`streams.kafka.fixes`, :mod:`streams.kafka.store`, :mod:`streams.kafka.restore` and
-:mod:`streams.kafka.observe`). A release may rename or drop any of them without notice, so
-pyproject.toml bounds these libraries to the tested minor series and a unit test checks
-this list against the installed versions
-(docs/upgrading.md). Add an entry here whenever the worker starts using another one.
+public API (the reasons are in :mod:`streams.kafka.runtime.drain`,
+:mod:`streams.kafka.runtime.commit`, :mod:`streams.kafka.runtime.fixes`,
+:mod:`streams.kafka.runtime.store`, :mod:`streams.kafka.runtime.restore` and
+:mod:`streams.kafka.operations.observe`). A release may rename or drop any of them without
+notice, so pyproject.toml bounds these libraries to the tested minor series and a unit test
+checks this list against the installed versions (docs/upgrading.md). Add an entry here
+whenever the worker starts using another one.
 
 An attribute exists when the owner class (or a base class) defines it, or assigns it to
 ``self`` (or declares it) in its source: most of them are instance attributes set in
@@ -38,30 +39,40 @@ _CONSUMER = "faust.transport.consumer:Consumer"
 
 INTERNALS: tuple[Internal, ...] = (
     Internal("faust.app.base:App", "_new_consumer", "streams.kafka.app"),
-    Internal(_CONSUMER, "_drain_messages", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_wait_next_records", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_buffered_partitions", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_read_offset", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_add_gap", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_to_message", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_committed_offset", "streams.kafka.drain, streams.kafka.observe"),
-    Internal(_CONSUMER, "_acked", "streams.kafka.drain, streams.kafka.fixes"),
-    Internal(_CONSUMER, "_acked_index", "streams.kafka.drain, streams.kafka.fixes"),
-    Internal(_CONSUMER, "_n_acked", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_commit_every", "streams.kafka.drain"),
-    Internal(_CONSUMER, "_commit_offsets", "streams.kafka.commit"),
-    Internal(_CONSUMER, "_new_offset", "streams.kafka.fixes"),
-    Internal("mode.services:Service", "_stopped", "streams.kafka.drain"),
-    Internal("faust.stores.rocksdb:Store", "_db_for_partition", "streams.kafka.store"),
-    Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.store"),
-    Internal("faust.stores.rocksdb:Store", "_key_index", "streams.kafka.store"),
-    Internal("faust.stores.memory:Store", "_key_partition", "streams.kafka.store"),
-    Internal("faust.tables.recovery:Recovery", "_build_highwaters", "streams.kafka.restore"),
-    Internal("faust.tables.recovery:Recovery", "_build_offsets", "streams.kafka.restore"),
+    Internal(_CONSUMER, "_drain_messages", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_wait_next_records", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_buffered_partitions", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_read_offset", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_add_gap", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_to_message", "streams.kafka.runtime.drain"),
     Internal(
-        "faust.transport.drivers.aiokafka:Producer", "_transaction_producers", "streams.kafka.fixes"
+        _CONSUMER,
+        "_committed_offset",
+        "streams.kafka.runtime.drain, streams.kafka.operations.observe",
     ),
-    Internal("aiokafka.producer.producer:AIOKafkaProducer", "_txn_manager", "streams.kafka.fixes"),
+    Internal(_CONSUMER, "_acked", "streams.kafka.runtime.drain, streams.kafka.runtime.fixes"),
+    Internal(_CONSUMER, "_acked_index", "streams.kafka.runtime.drain, streams.kafka.runtime.fixes"),
+    Internal(_CONSUMER, "_n_acked", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_commit_every", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_commit_offsets", "streams.kafka.runtime.commit"),
+    Internal(_CONSUMER, "_new_offset", "streams.kafka.runtime.fixes"),
+    Internal("mode.services:Service", "_stopped", "streams.kafka.runtime.drain"),
+    Internal("faust.stores.rocksdb:Store", "_db_for_partition", "streams.kafka.runtime.store"),
+    Internal("faust.stores.rocksdb:Store", "_visible_items", "streams.kafka.runtime.store"),
+    Internal("faust.stores.rocksdb:Store", "_key_index", "streams.kafka.runtime.store"),
+    Internal("faust.stores.memory:Store", "_key_partition", "streams.kafka.runtime.store"),
+    Internal(
+        "faust.tables.recovery:Recovery", "_build_highwaters", "streams.kafka.runtime.restore"
+    ),
+    Internal("faust.tables.recovery:Recovery", "_build_offsets", "streams.kafka.runtime.restore"),
+    Internal(
+        "faust.transport.drivers.aiokafka:Producer",
+        "_transaction_producers",
+        "streams.kafka.runtime.fixes",
+    ),
+    Internal(
+        "aiokafka.producer.producer:AIOKafkaProducer", "_txn_manager", "streams.kafka.runtime.fixes"
+    ),
 )
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.kafka.partition import PartitionWorker
+from streams.kafka.runtime.partition import PartitionWorker
 from streams.metrics import ChurnwatchMetrics
 
 SAMPLE_SECONDS = 1.0

@@ -1,0 +1,2 @@
+"""The Kafka command-line tools: ``topics``, ``produce``, ``watch`` and ``worker``'s
+registration."""
