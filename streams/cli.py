@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", metavar="PATH", help="decisions, one CloudEvent per line (default stdout)"
     )
     replay_cmd.add_argument(
-        "--snapshot", metavar="PATH", help="after the run, one JSON line per customer"
+        "--snapshot",
+        metavar="PATH",
+        help="after the run, one JSON line per customer (and the churn-rate table on stderr)",
     )
     replay_cmd.add_argument(
         "--dead-letter", metavar="PATH", help="one JSON line per rejected input line"
@@ -113,7 +115,8 @@ def run_replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     until = parse_until(args.until)
     engine = Engine(settings.detection, load_model(args.model or settings.model))
-    if args.churn_rate:
+    if args.churn_rate or args.snapshot:
+        # The end-of-run report (--snapshot) includes the churn-rate table (on stderr).
         engine.ledger = ChurnLedger(settings.detection)
     with contextlib.ExitStack() as stack:
         inputs = list(open_inputs(args.files, stack))
@@ -141,7 +144,7 @@ def run_replay(args: argparse.Namespace) -> int:
             assert snapshot is not None
             for view in engine.views():
                 snapshot.write(orjson.dumps(view) + b"\n")
-        if engine.ledger is not None:
+        if churn_rate is not None and engine.ledger is not None:
             rows = engine.ledger.rows(totals=True)
             for row in churn_table.as_json(rows):
                 churn_rate.write(orjson.dumps(row) + b"\n")

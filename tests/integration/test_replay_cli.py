@@ -87,6 +87,15 @@ def test_replay_writes_valid_cloudevents_a_snapshot_and_a_summary(
     assert views["weekly"]["status"] == "lost"
     assert summary(result, "events applied") == 10
     assert summary(result, "lost") == 1
+    # The end-of-run report includes the churn-rate table, the same as --churn-rate writes.
+    report = result.stderr.decode()
+    assert "churn rate by month (UTC, event time) and segment" in report
+    rates = tmp_path / "rates.jsonl"
+    again = churnwatch("replay", str(history), "--output", os.devnull, "--churn-rate", str(rates))
+    table = again.stderr.decode()[again.stderr.decode().index("churn rate by month") :]
+    assert table in report
+    lost = sum(r["lost"] for r in read_lines(rates) if r["segment"] == "all")
+    assert lost == 1
 
 
 def test_decisions_go_to_stdout_by_default_and_are_deterministic(history: Path) -> None:
