@@ -7,7 +7,6 @@ what it means; ``docs/architecture.md`` explains the model behind them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from models.actions import NO_ACTION, action_table
@@ -89,7 +88,7 @@ class Policy:
     prior_order_value: float = 50.0
     # Suggested actions (models/actions.py): decision type -> likely cause -> action; the
     # cells given override the defaults one by one.
-    actions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    actions: dict[str, dict[str, str]] = field(default_factory=dict)
     # A lost customer whose value over the horizon, were they won back, is below this cost
     # of a win-back gets the action "none" (not worth it).
     win_back_cost: float = 25.0
