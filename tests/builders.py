@@ -7,10 +7,11 @@ from typing import Any
 
 import orjson
 
+from models.customer import CustomerState, record
 from models.decisions import Decision
 from models.engine import Engine
 from models.events import CallRecorded, EmailRecorded, Event, OrderRecorded
-from models.policy import DAY
+from models.policy import DAY, Policy
 
 EPOCH = 1_735_689_600.0  # 2025-01-01T00:00:00Z
 _ids = count(1)
@@ -119,3 +120,11 @@ def decisions_of_a_lapsed_customer() -> list[Decision]:
     assert isinstance(outcome, list)
     out += outcome + engine.advance(day(302))
     return out
+
+
+def a_customer(*events: Event, policy: Policy | None = None) -> CustomerState:
+    """Customer c1's state after ``events``, folded in the given order."""
+    state = CustomerState("c1")
+    for event in events:
+        record(state, event, policy or Policy())
+    return state

@@ -5,16 +5,13 @@ from __future__ import annotations
 from models.customer import CustomerState, record, seen_before
 from models.events import Event
 from models.policy import Policy
-from tests.builders import a_call, an_email, an_order, day
+from tests.builders import a_call, a_customer, an_email, an_order, day
 
 POLICY = Policy()
 
 
 def fold(*events: Event) -> CustomerState:
-    state = CustomerState("c1")
-    for event in events:
-        record(state, event, POLICY)
-    return state
+    return a_customer(*events, policy=POLICY)
 
 
 def test_orders_build_the_rolling_window_of_intervals() -> None:

@@ -6,20 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.customer import CustomerState, record, seen_before
+from models.customer import CustomerState, seen_before
 from models.events import Event
 from models.policy import DAY, Policy
 from streams.records import FIELDS, from_record, to_record
-from tests.builders import EPOCH, a_call, an_email, an_order, day
+from tests.builders import EPOCH, a_call, a_customer, an_email, an_order, day
 
 POLICY = Policy()
 
 
 def fold(*events: Event) -> CustomerState:
-    state = CustomerState("c1")
-    for event in events:
-        record(state, event, POLICY)
-    return state
+    return a_customer(*events, policy=POLICY)
 
 
 def test_the_record_holds_every_field_of_the_state() -> None:
