@@ -198,7 +198,7 @@ class ChurnLedger:
         month = month_of(at)
         counts = self.months.get(month)
         if counts is None:  # before the first census (an engine that never took one)
-            counts = self.months[month] = {s: _empty() for s in self.segments}
+            counts = self.months[month] = {s: empty_counts() for s in self.segments}
         counts[segment][measure] += amount
         self.version += 1
 
@@ -236,40 +236,33 @@ class ChurnLedger:
                 yield (month, segment, AT_RISK_DECISION), counts[_AT_RISK_VALUE]
                 yield (month, segment, LOST_DECISION), counts[_LOST_VALUE]
 
-    # -- persistence ------------------------------------------------------------------------
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-able form (the worker keeps it in its changelogged table)."""
-        return {
-            "month": self.month,
-            "months": {month: dict(by_segment) for month, by_segment in self.months.items()},
-        }
+    # -- resuming ---------------------------------------------------------------------------
 
     @classmethod
-    def from_record(
-        cls, record: dict[str, Any], policy: Policy, keep_months: int | None = None
+    def resume(
+        cls,
+        policy: Policy,
+        month: str | None,
+        months: dict[str, dict[str, list[Any]]],
+        keep_months: int | None = None,
     ) -> ChurnLedger:
-        """Inverse of :meth:`to_record`; counts of segments the policy no longer has are
-        dropped, new segments start at zero."""
+        """A ledger that goes on from saved counts (``months``: month -> segment -> counts in
+        :data:`MEASURES` then :data:`VALUE_MEASURES` order) as of its latest census
+        ``month``. Counts of segments the policy no longer has are dropped; new segments
+        start at zero. The stored form is :mod:`streams.records`'."""
         ledger = cls(policy, keep_months)
-        ledger.month = record["month"]
-        for month, by_segment in record["months"].items():
-            ledger.months[month] = {
-                segment: _counts_of(by_segment.get(segment)) for segment in ledger.segments
+        ledger.month = month
+        for name, by_segment in months.items():
+            ledger.months[name] = {
+                segment: list(by_segment.get(segment) or empty_counts())
+                for segment in ledger.segments
             }
-        if ledger.month is not None:
-            ledger.next_census = month_start(next_month(ledger.month))
+        if month is not None:
+            ledger.next_census = month_start(next_month(month))
         ledger._prune()
         return ledger
 
 
-def _empty() -> list[Any]:
+def empty_counts() -> list[Any]:
+    """One month and segment's counts before anything is counted."""
     return [0] * len(MEASURES) + [0.0] * len(VALUE_MEASURES)
-
-
-def _counts_of(saved: list[Any] | None) -> list[Any]:
-    """A saved month's counts (a record without the value measures gets zeros for them)."""
-    out = _empty()
-    for i, v in enumerate((saved or [])[:_WIDTH]):
-        out[i] = int(v) if i < len(MEASURES) else float(v)
-    return out

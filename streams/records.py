@@ -1,9 +1,12 @@
-"""The customer state's stored form: a flat JSON-able list, versioned by its length.
+"""The stored forms of the engine's state: what the streaming worker's changelogged table
+holds, and what a restored or upgraded worker reads back.
 
-The streaming worker keeps one per customer in its changelogged table
-(``orjson(to_record(state))``, :mod:`streams.kafka.wire`); a restored worker, an upgraded
-one, or a test rebuilds the state with :func:`from_record`. Each version appends fields to
-the one before, so a record's length tells its version and every older record still loads.
+* A customer (:func:`to_record`, :func:`from_record`): a flat JSON-able list. Each version
+  appends fields to the one before, so a record's length tells its version and every older
+  record still loads.
+* A partition's churn account (:func:`ledger_to_record`, :func:`ledger_from_record`): its
+  latest census month and its counts per month and segment; a record saved before the value
+  measures existed loads with zeros for them.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from models.churn_rate import MEASURES, VALUE_MEASURES, ChurnLedger, empty_counts
 from models.customer import CustomerState, Status
 from models.events import CallRecorded, EmailRecorded, OrderRecorded
+from models.policy import Policy
 
 # Record layout, version 1: the fields before email engagement was modelled.
 _V1_FIELDS = (
@@ -113,3 +118,29 @@ def from_record(values: list[Any]) -> CustomerState:
     if len(values) == _V1_LENGTH:
         state.alive_at = state.last_order_at
     return state
+
+
+def ledger_to_record(ledger: ChurnLedger) -> dict[str, Any]:
+    """The churn account as a JSON-able object."""
+    return {
+        "month": ledger.month,
+        "months": {month: dict(by_segment) for month, by_segment in ledger.months.items()},
+    }
+
+
+def ledger_from_record(
+    record: dict[str, Any], policy: Policy, keep_months: int | None = None
+) -> ChurnLedger:
+    """Inverse of :func:`ledger_to_record`, for the segments ``policy`` has now."""
+    months = {
+        month: {segment: _ledger_counts(counts) for segment, counts in by_segment.items()}
+        for month, by_segment in record["months"].items()
+    }
+    return ChurnLedger.resume(policy, record["month"], months, keep_months)
+
+
+def _ledger_counts(saved: list[Any]) -> list[Any]:
+    out = empty_counts()
+    for i, value in enumerate(saved[: len(MEASURES) + len(VALUE_MEASURES)]):
+        out[i] = int(value) if i < len(MEASURES) else float(value)
+    return out

@@ -50,7 +50,7 @@ from streams.ahead import too_far_ahead
 from streams.kafka import wire
 from streams.kafka.wire import AdvanceTick, Headers, PartitionClock, WallTick
 from streams.metrics import BatchTally
-from streams.records import from_record, to_record
+from streams.records import from_record, ledger_from_record, ledger_to_record, to_record
 
 
 class Message(Protocol):
@@ -189,7 +189,7 @@ class PartitionWorker:
         ledger = None
         for key, value in records:
             if wire.is_churn_rate_key(key):
-                ledger = ChurnLedger.from_record(orjson.loads(value), policy, CHURN_RATE_MONTHS)
+                ledger = ledger_from_record(orjson.loads(value), policy, CHURN_RATE_MONTHS)
             elif wire.is_partition_key(key):
                 clock = wire.decode_clock(value)
             else:
@@ -420,5 +420,5 @@ class PartitionWorker:
         ledger = engine.ledger
         if ledger is not None and ledger.version != self._ledger_saved:
             self._ledger_saved = ledger.version
-            records.append((wire.churn_rate_key(self.partition), dumps(ledger.to_record())))
+            records.append((wire.churn_rate_key(self.partition), dumps(ledger_to_record(ledger))))
         return records

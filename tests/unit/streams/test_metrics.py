@@ -26,6 +26,7 @@ from streams.metrics import (
     create_metrics,
     exposition,
 )
+from streams.records import ledger_from_record, ledger_to_record
 from tests.builders import a_call, an_email, an_order, day
 
 OPERATIONS_DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
@@ -438,7 +439,7 @@ def test_churn_rate_gauges_sum_the_partitions_and_follow_them(registry, metrics)
     # Its new owner restores the same ledger from the table and reports the same counts.
     restored = Engine(POLICY)
     restored.restore(list(second.customers.values()), second.watermark)
-    restored.ledger = ChurnLedger.from_record(second.ledger.to_record(), POLICY)
+    restored.ledger = ledger_from_record(ledger_to_record(second.ledger), POLICY)
     metrics.assign([0, 1])
     metrics.observe_engine(1, restored)
     for (month, segment, measure), count in expected.items():
