@@ -26,8 +26,8 @@ from evaluation.report import (
     metrics_json,
     new_figure,
     render_churn_rate,
-    table_html,
 )
+from evaluation.tables import table_html, text_table
 from evaluation.value_report import render_value_table, value_html
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -97,10 +97,7 @@ def headline(evaluation: HoldoutEvaluation) -> str:
 def render_table(evaluation: HoldoutEvaluation) -> str:
     """The side-by-side table with its headline, for a terminal."""
     headers, rows = table_rows(evaluation)
-    width = max(len(h) for h in headers) + 2
-    first = max(len(r[0]) for r in rows) + 2
-    lines = [" " * first + "".join(h.rjust(width) for h in headers)]
-    lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
+    lines = text_table(headers, rows)
     return "\n".join(
         [
             headline(evaluation),

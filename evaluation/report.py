@@ -23,6 +23,7 @@ from evaluation.evaluate import DETECTOR, Evaluation, Method
 from evaluation.inputs import DAY
 from evaluation.metrics import precision_recall_by_threshold, roc_curve
 from evaluation.stream_report import render_stream_table, stream_html
+from evaluation.tables import table_html, text_table
 from evaluation.value_report import render_value_table, value_html
 from streams import churn_table
 
@@ -74,10 +75,7 @@ def table_rows(evaluation: Evaluation) -> tuple[list[str], list[list[str]]]:
 def render_table(evaluation: Evaluation) -> str:
     """The side-by-side table, a population line and the bar's verdict, for a terminal."""
     headers, rows = table_rows(evaluation)
-    width = max(len(h) for h in headers) + 2
-    first = max(len(r[0]) for r in rows) + 2
-    lines = [" " * first + "".join(h.rjust(width) for h in headers)]
-    lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
+    lines = text_table(headers, rows)
     parts = [_headline(evaluation), *lines, _verdict(evaluation)]
     for section in (render_stream_table, render_value_table):
         text = section(evaluation.metrics)
@@ -178,14 +176,6 @@ def render_html(evaluation: Evaluation) -> str:
         + "\n".join(sections)
         + "</body></html>\n"
     )
-
-
-def table_html(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _bar_html(bar: dict[str, Any]) -> str:

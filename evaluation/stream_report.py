@@ -7,6 +7,8 @@ import html
 import math
 from typing import Any
 
+from evaluation.tables import table_html, text_table
+
 # (row label, path to the value in a method's stream metrics, format)
 STREAM_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("at_risk: events", ("at_risk", "events"), "{:,}"),
@@ -86,10 +88,7 @@ def render_stream_table(metrics: dict[str, Any]) -> str:
     if "stream" not in metrics:
         return ""
     headers, rows = stream_rows(metrics)
-    width = max(len(h) for h in headers) + 2
-    first = max(len(r[0]) for r in rows) + 2
-    lines = [" " * first + "".join(h.rjust(width) for h in headers)]
-    lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
+    lines = text_table(headers, rows)
     return "\n".join([stream_headline(metrics), *lines, stream_verdict(metrics)])
 
 
@@ -98,10 +97,6 @@ def stream_html(metrics: dict[str, Any]) -> str:
     if "stream" not in metrics:
         return ""
     headers, rows = stream_rows(metrics)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["metric", *headers])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
     bar = metrics["bar"]["stream"]
     checks = "".join(
         f"<li class='{'pass' if ok else 'fail'}'>{html.escape(name)}: {'yes' if ok else 'no'}</li>"
@@ -112,7 +107,7 @@ def stream_html(metrics: dict[str, Any]) -> str:
         "<h2>The stream: every decision judged at its own time</h2>"
         f"<p>{html.escape(stream_headline(metrics))}. "
         f"Oracle: {html.escape(metrics['stream']['oracle_note'])}.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"<p>The issue's bar on the stream is <b>{verdict}</b> (it reports, it does not fail "
+        + table_html(["metric", *headers], rows)
+        + f"<p>The issue's bar on the stream is <b>{verdict}</b> (it reports, it does not fail "
         f"the run):</p><ul>{checks}</ul>"
     )

@@ -6,6 +6,8 @@ import html
 import math
 from typing import Any
 
+from evaluation.tables import table_html, text_table
+
 _ROWS = (
     ("customers", "customers", "{:,.0f}"),
     ("mean absolute error", "mean_absolute_error", "{:.2f}"),
@@ -33,10 +35,7 @@ def render_value_table(metrics: dict[str, Any]) -> str:
     headers, rows = value_rows(metrics)
     if not headers:
         return ""
-    width = max(len(h) for h in headers) + 2
-    first = max(len(r[0]) for r in rows) + 2
-    lines = [" " * first + "".join(h.rjust(width) for h in headers)]
-    lines += [r[0].ljust(first) + "".join(c.rjust(width) for c in r[1:]) for r in rows]
+    lines = text_table(headers, rows)
     return "\n".join([_TITLE, *lines])
 
 
@@ -45,14 +44,7 @@ def value_html(metrics: dict[str, Any]) -> str:
     headers, rows = value_rows(metrics)
     if not headers:
         return ""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["measure", *headers])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return (
-        f"<h2>{html.escape(_TITLE)}</h2><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )
+    return f"<h2>{html.escape(_TITLE)}</h2>" + table_html(["measure", *headers], rows)
 
 
 def _format(value: Any, pattern: str) -> str:
