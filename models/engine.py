@@ -142,7 +142,11 @@ class Engine:
         if at > self.newest_event_at:
             self.newest_event_at = at
         watermark = at - self._lateness
-        return self._run_until(watermark if watermark > self.watermark else self.watermark)
+        if watermark > self.watermark:
+            return self._run_until(watermark)
+        if at > self.watermark:
+            return []  # the watermark stays, and everything up to it has run already
+        return self._run_until(self.watermark)  # the event is due at the watermark itself
 
     def advance(self, to: float) -> list[Decision]:
         """Event time has reached ``to``: apply and fire everything due up to it."""
