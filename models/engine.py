@@ -106,6 +106,15 @@ class Engine:
         # The monthly churn accounting, kept only when a caller sets one (models.churn_rate).
         self.ledger: ChurnLedger | None = None
 
+    @property
+    def external_watermark(self) -> bool:
+        """Only :meth:`advance` moves the watermark (see ``__init__``)."""
+        return self._lateness == math.inf
+
+    @external_watermark.setter
+    def external_watermark(self, external: bool) -> None:
+        self._lateness = math.inf if external else self.policy.allowed_lateness_seconds
+
     # -- input -------------------------------------------------------------------------
 
     def process(self, event: Event) -> list[Decision] | Rejected:

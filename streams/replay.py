@@ -1,9 +1,12 @@
-"""File replay: drive the engine from JSON Lines files, exactly as a stream would.
+"""File replay: drive the detector from JSON Lines files, exactly as a stream would.
 
-Lines are applied in file order. Bad lines become dead letters with their original bytes
-and the replay carries on (an event dated too far after the newest one applied is refused
-as ``future_event``, :mod:`streams.ahead`); decisions go to a sink as CloudEvents JSON
-lines. The same :class:`models.engine.Engine` runs inside the streaming worker.
+The lines of the files, in order, form one in-memory topic of one partition, fed in
+batches to the same partition logic the streaming worker runs
+(:class:`streams.partition.Partition`, with its :class:`models.engine.Engine`): the same
+clock, the same watermark, the same refusals. Bad lines become dead letters with their
+original bytes and the replay carries on (a file has no record timestamps, so an event
+dated too far after the newest one applied is what is refused as ``future_event``,
+:mod:`streams.ahead`); decisions go to a sink as CloudEvents JSON lines.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ import orjson
 
 from models.decisions import DECISION_TYPES, Decision
 from models.engine import Engine
-from models.events import Event
-from models.parse import REJECTION_CODES, Rejected, parse_event
-from streams.ahead import too_far_ahead
+from models.parse import REJECTION_CODES, Rejected
 from streams.cloudevents import to_cloudevent
+from streams.partition import Inbound, Limits, Message, Partition
 from streams.progress import Progress
 
 
@@ -86,6 +88,54 @@ def dead_letter_record(file: str, line: int, rejection: Rejected, raw: bytes) ->
     return record
 
 
+# The one in-memory topic replay's lines form, and how many lines go to the detector at once
+# (its fetch; any size gives the same output).
+REPLAY_TOPIC = "replay"
+BATCH_LINES = 512
+
+
+class _FilePartition(Partition):
+    """The partition logic with a replay's sinks: decisions and dead letters to callbacks."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        emit: Callable[[Decision], None],
+        dead_letter: Callable[[dict[str, Any]], None],
+        summary: ReplaySummary,
+        until: float | None,
+        max_jump: float | None,
+    ) -> None:
+        super().__init__(
+            engine,
+            {REPLAY_TOPIC: None},  # each line names its event type
+            keyed=False,
+            limits=Limits(max_jump_seconds=math.inf if max_jump is None else max_jump),
+            until=math.inf if until is None else until,
+        )
+        self._emit = emit
+        self._dead_letter = dead_letter
+        self._summary = summary
+        self.file = ""  # the file being read, and the offset just before its first line
+        self.first_offset = 0
+
+    def _publish(self, decisions: list[Decision]) -> None:
+        counts, emit = self._summary.decisions, self._emit
+        for decision in decisions:
+            counts[decision.kind] += 1
+            emit(decision)
+
+    def _refuse(self, message: Message, rejection: Rejected) -> None:
+        self._summary.rejected[rejection.code] += 1
+        line = message.offset - self.first_offset
+        self._dead_letter(dead_letter_record(self.file, line, rejection, message.value or b""))
+
+
+def _no_highwater(_topic: str) -> None:
+    """A file's end is not known ahead: the topic never holds the watermark."""
+    return None
+
+
 def replay(
     inputs: Iterable[InputFile],
     engine: Engine,
@@ -95,53 +145,45 @@ def replay(
     progress: Progress | None = None,
     max_jump: float | None = None,
 ) -> ReplaySummary:
-    """Run every line through the engine, then advance the clock to the end.
+    """Run every line through the detector, then advance the clock to the end.
 
-    ``max_jump``: an event dated more than this many seconds after the newest event
-    applied so far is refused (``future_event``); None: no bound.
+    ``until``: events dated after it are not applied, and the clock ends there (default:
+    the newest event applied). ``max_jump``: an event dated more than this many seconds
+    after the newest event applied so far is refused (``future_event``); None: no bound.
     """
     summary = ReplaySummary()
     started = time.perf_counter()
-    process = engine.process
-    jump = math.inf if max_jump is None else max_jump
-    newest_applied = "the newest event applied"
+    detector = _FilePartition(engine, emit, dead_letter, summary, until, max_jump)
+    handle = detector.handle_fetch
+    lines_before = 0
+    message = tuple.__new__  # Inbound(...) without its Python-level __new__: per line, it shows
     for source in inputs:
         if progress is not None:
             progress.start_file(source.name, source.handle)
-        number = 0
+        detector.file, detector.first_offset = source.name, lines_before
+        batch: list[Message] = []
+        number = reported = 0
         for number, line in enumerate(source.handle, 1):
-            parsed = parse_event(line)
-            if isinstance(parsed, Rejected):
-                if not line.strip():
-                    summary.blank += 1  # blank lines are not events
-                    continue
-                summary.rejected[parsed.code] += 1
-                dead_letter(dead_letter_record(source.name, number, parsed, line))
+            if line.isspace():
+                summary.blank += 1  # blank lines are not events
                 continue
-            event: Event = parsed
-            if until is not None and event.at > until:
-                summary.after_until += 1
-                continue
-            rejection = None
-            if event.at - engine.newest_event_at > jump:
-                rejection = too_far_ahead(event.at, engine.newest_event_at, jump, newest_applied)
-            outcome = process(event) if rejection is None else rejection
-            if isinstance(outcome, Rejected):
-                summary.rejected[outcome.code] += 1
-                dead_letter(dead_letter_record(source.name, number, outcome, line))
-                continue
-            for decision in outcome:
-                summary.decisions[decision.kind] += 1
-                emit(decision)
-            if progress is not None and number & 0xFFFF == 0:
-                progress.update(number)
+            batch.append(
+                message(Inbound, (REPLAY_TOPIC, 0, lines_before + number, None, line, (), -1))
+            )
+            if len(batch) == BATCH_LINES:
+                handle({REPLAY_TOPIC: batch}, _no_highwater)
+                batch = []
+                if progress is not None and number - reported >= 0x10000:
+                    progress.update(number)
+                    reported = number
+        if batch:
+            handle({REPLAY_TOPIC: batch}, _no_highwater)
         if progress is not None:
             progress.update(number)  # the file's true count, not the last periodic one
         summary.lines += number
-    end = until if until is not None else engine.newest_event_at
-    for decision in engine.advance(end):
-        summary.decisions[decision.kind] += 1
-        emit(decision)
+        lines_before += number
+    detector.advance_to(until if until is not None else engine.newest_event_at)
+    summary.after_until = detector.after_until
     summary.duplicates = engine.duplicates
     summary.applied = (
         summary.lines

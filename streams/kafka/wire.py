@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -30,12 +29,17 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from models.decisions import Decision
 from models.parse import Rejected
 from streams.cloudevents import to_cloudevent
+from streams.partition import KEY_MISMATCH as KEY_MISMATCH
+from streams.partition import AdvanceTick as AdvanceTick
+from streams.partition import PartitionClock as PartitionClock
+from streams.partition import WallTick as WallTick
+from streams.partition import check_key as check_key
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
 Headers = list[tuple[str, bytes]]
 
-# Rejections the worker adds to the contract's (models.parse.REJECTION_CODES).
-KEY_MISMATCH = "key_mismatch"
+# Rejections the worker adds to the contract's (models.parse.REJECTION_CODES): a key that is
+# not the customer id (streams.partition.KEY_MISMATCH) and a tick it cannot read.
 INVALID_TICK = "invalid_tick"
 
 HEADER_REASON = "churnwatch.reason"
@@ -151,32 +155,7 @@ def _cut_headers(original: Sequence[tuple[str, bytes]]) -> Headers:
     return kept
 
 
-def check_key(key: bytes | None, customer_id: str) -> Rejected | None:
-    """None when the message key is the customer id in UTF-8, else why not."""
-    if key is None:
-        return Rejected(KEY_MISMATCH, f"message has no key; expected {customer_id!r}")
-    if key != customer_id.encode():
-        shown = key.decode("utf-8", "backslashreplace")
-        return Rejected(KEY_MISMATCH, f"message key {shown!r} is not customer_id {customer_id!r}")
-    return None
-
-
 # -- ticks -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WallTick:
-    """The timer's word that wall-clock time is ``at`` (epoch seconds)."""
-
-    at: float
-
-
-@dataclass(frozen=True)
-class AdvanceTick:
-    """Event time reached ``to`` once the input offsets in ``after`` have been processed."""
-
-    to: float
-    after: dict[str, int] = field(default_factory=dict)
 
 
 Tick = WallTick | AdvanceTick
@@ -236,22 +215,6 @@ def churn_rate_key(partition: int) -> bytes:
 
 def is_churn_rate_key(key: bytes) -> bool:
     return key.startswith(_PARTITION_PREFIX) and key.endswith(_CHURN_RATE_SUFFIX)
-
-
-@dataclass
-class PartitionClock:
-    """What a partition must remember besides its customers to resume exactly.
-
-    ``newest`` is the newest event time seen per input topic and ``offsets`` the last
-    offset processed per input and tick topic (both drive the event-time watermark, and a
-    message at or below its topic's offset is a redelivery, skipped), ``advance`` a
-    pending :class:`AdvanceTick` waiting for its offsets.
-    """
-
-    watermark: float = -math.inf
-    newest: dict[str, float] = field(default_factory=dict)
-    offsets: dict[str, int] = field(default_factory=dict)
-    advance: AdvanceTick | None = None
 
 
 def encode_clock(clock: PartitionClock) -> bytes:

@@ -1,9 +1,11 @@
-"""The worker's partition logic and replay decide alike, without a broker, in seconds.
+"""The worker and replay decide alike, without a broker, in seconds.
 
-Random streams of one partition's orders, emails and calls (in time order, as a file or a
-topic holds them) go through :func:`streams.replay.replay` and through a
-:class:`PartitionWorker` fed in random fetches; both must publish the same decisions and
-end with the same customers and churn accounting. Cut anywhere, snapshot the worker's table
+Both drive :class:`streams.partition.Partition`, replay with one in-memory topic of its
+lines, the worker with three input topics fetched apart and merged by event time. Random
+streams of one partition's orders, emails and calls (in time order, as a file or a topic
+holds them) go through :func:`streams.replay.replay` and through a :class:`PartitionWorker`
+fed in random fetches of its three topics; both must publish the same decisions and end
+with the same customers and churn accounting. Cut anywhere, snapshot the worker's table
 records, rebuild a worker from them (a restore) and go on: nothing changes. The real-broker
 tests keep what only Kafka can show (transactions, rebalances, kills).
 """
