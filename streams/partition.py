@@ -197,13 +197,8 @@ class Partition:
             event_type = self.input_types[topic]
             read = self.clock.offsets.get(topic, -1)
             for message in messages:
-                if message.offset <= read:
-                    self.stats["redelivered"] += 1
-                    continue
-                event = self._decode(message, event_type)
-                if event is None:
-                    self._first_delivery(topic, message.offset)
-                else:
+                event = self._decode(topic, message, event_type, read)
+                if event is not None:
                     self._apply(topic, message, event, highwater)
         else:
             streams = [self._decode_all(topic, messages) for topic, messages in fetched.items()]
@@ -241,36 +236,35 @@ class Partition:
         read = self.clock.offsets.get(topic, -1)
         decoded: list[_Decoded] = []
         for message in messages:
-            if message.offset <= read:
-                self.stats["redelivered"] += 1
-                continue
-            event = self._decode(message, event_type)
-            if event is None:
-                self._first_delivery(topic, message.offset)
-            else:
+            event = self._decode(topic, message, event_type, read)
+            if event is not None:
                 decoded.append((event.at, message.offset, topic, message, event))
         return decoded
 
-    def _decode(self, message: Message, event_type: str | None) -> Event | None:
+    def _decode(
+        self, topic: str, message: Message, event_type: str | None, read: int
+    ) -> Event | None:
+        """The message's event, or None: read before (at or below ``read``: skipped),
+        refused (dead-lettered) or after ``until`` (both marked read)."""
+        if message.offset <= read:
+            self.stats["redelivered"] += 1
+            return None
         parsed = parse_event(message.value or b"", event_type)
         if type(parsed) is Rejected:
-            self._refuse(message, parsed)
-            return None
-        event: Event = parsed  # type: ignore[assignment]
-        if self.keyed:
-            mismatch = check_key(message.key, event.customer_id)
-            if mismatch is not None:
-                self._refuse(message, mismatch)
-                return None
-        if message.timestamp >= 0:
-            ahead = self._too_far_ahead(message, event.at, "occurred_at")
-            if ahead is not None:
-                self._refuse(message, ahead)
-                return None
-        if event.at > self.until:
-            self.after_until += 1
-            return None
-        return event
+            refusal: Rejected | None = parsed
+        else:
+            event: Event = parsed  # type: ignore[assignment]
+            refusal = check_key(message.key, event.customer_id) if self.keyed else None
+            if refusal is None and message.timestamp >= 0:
+                refusal = self._too_far_ahead(message, event.at, "occurred_at")
+            if refusal is None:
+                if event.at <= self.until:
+                    return event
+                self.after_until += 1
+        if refusal is not None:
+            self._refuse(message, refusal)
+        self._mark_read(topic, message.offset)
+        return None
 
     def _too_far_ahead(self, message: Message, at: float, name: str) -> Rejected | None:
         """``future_event`` if ``at`` is too far after the record's timestamp."""
