@@ -12,6 +12,7 @@ holds, and what a restored or upgraded worker reads back.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from models.churn_rate import MEASURES, VALUE_MEASURES, ChurnLedger, empty_counts
@@ -70,20 +71,25 @@ _V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
 _V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
 
 
+_field_values = operator.attrgetter(*FIELDS)
+_RECENT_IDS = FIELDS.index("recent_ids")
+_PENDING = FIELDS.index("pending")
+_INTERVALS = FIELDS.index("intervals")
+
+
 def to_record(state: CustomerState) -> list[Any]:
-    """The state as a JSON-able list (``bytes`` as hex, events as lists)."""
-    out: list[Any] = []
-    for name in FIELDS:
-        value = getattr(state, name)
-        if name == "recent_ids":
-            value = value.hex()
-        elif name == "pending" and value is not None:
-            value = [[type(e).__name__, *e] for e in value]
-        elif name == "intervals":
-            value = list(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out.append(value)
+    """The state as a JSON-able list (``bytes`` as hex, events as lists, a float that is
+    not finite as None). The worker writes one per changed customer at every commit."""
+    isfinite = math.isfinite
+    out: list[Any] = [
+        None if value.__class__ is float and not isfinite(value) else value
+        for value in _field_values(state)
+    ]
+    out[_RECENT_IDS] = out[_RECENT_IDS].hex()
+    pending = out[_PENDING]
+    if pending is not None:
+        out[_PENDING] = [[type(e).__name__, *e] for e in pending]
+    out[_INTERVALS] = list(out[_INTERVALS])
     return out
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,3 +115,13 @@ def test_a_version_4_record_loads_without_a_suggested_action() -> None:
 def test_a_record_of_unknown_length_is_refused() -> None:
     with pytest.raises(ValueError):
         from_record(["c1", None, 1])
+
+
+def test_a_float_that_is_not_finite_is_stored_as_null() -> None:
+    state = fold()
+    state.due_at = math.inf
+    state.mu = math.nan
+    record = to_record(state)
+    assert record[FIELDS.index("due_at")] is None
+    assert record[FIELDS.index("mu")] is None
+    assert orjson.loads(orjson.dumps(record)) == record
