@@ -1,3 +1,4 @@
-"""The worker's data path: draining batches into each partition's engine, the clock, the
-outbox, the table store and its restore, the commit, and the exactly-once fixes (with every
-private Faust attribute they touch listed in :mod:`streams.kafka.runtime.internals`)."""
+"""The worker's data path: draining batches into each partition's detector (the partition
+logic replay runs too, :mod:`streams.partition`), its outbox, the table store and its restore,
+the commit, and the exactly-once fixes (with every private Faust attribute they touch listed
+in :mod:`streams.kafka.runtime.internals`)."""
