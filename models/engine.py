@@ -117,8 +117,13 @@ class Engine:
 
     # -- input -------------------------------------------------------------------------
 
-    def process(self, event: Event) -> list[Decision] | Rejected:
+    def process(self, event: Event, then: float | None = None) -> list[Decision] | Rejected:
         """File one event; returns the decisions that became due, or why it was refused.
+
+        ``then``: event time has also reached this watermark (as :meth:`advance` after the
+        event, in one call: a driver that owns the watermark passes it with each event).
+        None: the engine's own rule (the event's time minus the allowed lateness), or no
+        move with an external watermark. A refused event moves nothing.
 
         A duplicate ``event_id`` (among the customer's recent ones) is ignored and counted
         in :attr:`duplicates`; it is not an error.
@@ -137,7 +142,9 @@ class Engine:
         self.touched.add(customer_id)
         if seen_before(state, event.event_id, self.policy.dedup_memory):
             self.duplicates += 1
-            return []
+            if then is None or then <= self.watermark:
+                return []
+            return self._run_until(then)
         if state.pending is None:
             state.pending = [event]
         else:
@@ -150,7 +157,7 @@ class Engine:
             heapq.heappush(self._stragglers, entry)
         if at > self.newest_event_at:
             self.newest_event_at = at
-        watermark = at - self._lateness
+        watermark = at - self._lateness if then is None else then
         if watermark > self.watermark:
             return self._run_until(watermark)
         if at > self.watermark:

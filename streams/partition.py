@@ -293,19 +293,20 @@ class Partition:
         newest_of = self.clock.newest
         if at > newest_of.get(topic, -math.inf):
             newest_of[topic] = at
-        outcome = engine.process(event)
+        if self._sole_topic is None:
+            watermark = self._event_watermark(highwater)
+        else:  # the same, inline: with one topic the watermark trails its newest event
+            watermark = newest_of[topic] - self.lateness
+        outcome = engine.process(event, watermark)
         if type(outcome) is Rejected:
             self._refuse(message, outcome)
-        else:
-            self._accepted(topic, event)
-            if outcome:
-                self._publish(outcome)  # type: ignore[arg-type]
-        if self._sole_topic is None or self.clock.advance is not None:
-            self._advance(highwater)
-        else:  # the same, faster: with one topic the watermark trails its newest event
-            decisions = engine.advance(newest_of[topic] - self.lateness)
-            if decisions:
-                self._publish(decisions)
+            self._advance(highwater)  # its offset may have ended a topic's lag
+            return
+        self._accepted(topic, event)
+        if outcome:
+            self._publish(outcome)  # type: ignore[arg-type]
+        if self.clock.advance is not None:
+            self._try_advance(self.clock.advance)
 
     def _advance(self, highwater: Highwater) -> None:
         decisions = self.engine.advance(self._event_watermark(highwater))
