@@ -379,6 +379,34 @@ def test_reordering_within_the_lateness_gives_the_same_decisions(spec, rnd) -> N
     ]
 
 
+@given(random_streams, st.lists(st.floats(min_value=-2, max_value=30), max_size=80))
+def test_a_watermark_passed_with_an_event_is_an_advance_after_it(spec, behind) -> None:
+    """process(event, then) is process(event) then advance(then), refusals included."""
+    events = to_events(spec)
+    duplicated = [e for event in events for e in (event, event)]  # a repeat moves time too
+    marks = [
+        e.at - d * DAY for e, d in zip(duplicated, behind + [1.0] * len(duplicated), strict=False)
+    ]
+    one_call, two_calls = Engine(external_watermark=True), Engine(external_watermark=True)
+    first: list[object] = []
+    second: list[object] = []
+    for event, mark in zip(duplicated, marks, strict=True):
+        outcome = one_call.process(event, mark)
+        first.append(
+            (outcome.code if isinstance(outcome, Rejected) else outcome, one_call.watermark)
+        )
+        outcome = two_calls.process(event)
+        if not isinstance(outcome, Rejected):
+            outcome = [*outcome, *two_calls.advance(mark)]
+        second.append(
+            (outcome.code if isinstance(outcome, Rejected) else outcome, two_calls.watermark)
+        )
+    assert first == second
+    assert [to_record(s) for s in one_call.customers.values()] == [
+        to_record(s) for s in two_calls.customers.values()
+    ]
+
+
 @given(random_streams, st.lists(st.floats(min_value=0, max_value=500), min_size=2, max_size=8))
 def test_risk_never_falls_while_a_customer_stays_silent(spec, offsets) -> None:
     engine = Engine()
