@@ -41,6 +41,7 @@ from streams.kafka.security import faust_credentials
 from streams.model_file import load_model
 
 TABLE_NAME = "customers"
+HEARTBEAT_SECONDS = 1.0  # at most; a third of the session timeout below 3 s
 
 
 class _DetectorApp(faust.App):
@@ -128,6 +129,16 @@ def limits_for(settings: Settings) -> Limits:
     )
 
 
+def heartbeat_interval(session_timeout: float) -> float:
+    """Seconds between the consumer's heartbeats for a ``session_timeout``.
+
+    The group coordinator tells the surviving workers that a dead one's session expired
+    only in the answer to their next heartbeat, so this interval is part of failover; a
+    heartbeat costs one small request (docs/worker.md, "Failure detection").
+    """
+    return min(HEARTBEAT_SECONDS, session_timeout / 3)
+
+
 def routes_for(settings: Settings) -> Routes:
     return Routes(
         input_types={
@@ -166,7 +177,7 @@ def build_app(settings: Settings) -> DetectorApp:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        broker_heartbeat_interval=heartbeat_interval(settings.session_timeout_seconds),
         producer_linger=0.02,
         producer_max_batch_size=256 * 1024,
         producer_max_request_size=settings.max_message_bytes,
