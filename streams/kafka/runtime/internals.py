@@ -41,6 +41,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("faust.app.base:App", "_new_consumer", "streams.kafka.app"),
     Internal(_CONSUMER, "_drain_messages", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_wait_next_records", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_get_active_partitions", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_buffered_partitions", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_read_offset", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_add_gap", "streams.kafka.runtime.drain"),
