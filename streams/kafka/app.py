@@ -88,6 +88,20 @@ class DetectorApp:
     operations: Operations | None = None  # metrics, readiness, web views
 
 
+def changelog_config(settings: Settings) -> dict[str, str]:
+    """Topic configs of the table's changelog, beyond Faust's ``cleanup.policy=compact``.
+
+    The log cleaner compacts only closed segments, and Kafka closes one at 1 GiB or after
+    7 days by default: until then a restore from the changelog reads every record written,
+    not one per customer. Applied when the worker creates the topic (an existing one keeps
+    its configs: ``kafka-configs --alter``, docs/worker.md).
+    """
+    return {
+        "segment.bytes": str(settings.changelog_segment_bytes),
+        "segment.ms": str(int(settings.changelog_segment_seconds * 1000)),
+    }
+
+
 def heartbeat_interval(session_timeout: float) -> float:
     """Seconds between the consumer's heartbeats for a ``session_timeout``.
 
@@ -150,6 +164,7 @@ def build_app(settings: Settings) -> DetectorApp:
         value_type=bytes,
         partitions=settings.partitions,
         help="Customer state (to_record as JSON) and one clock record per partition.",
+        extra_topic_configs=changelog_config(settings),
     )
     routes = routes_for(settings)
     workers = PartitionWorkers(settings, routes, table)
