@@ -6,12 +6,22 @@
 a table recovery completes): the one the process had before the rebalance if its changelog
 partition is unchanged (:mod:`streams.kafka.runtime.kept`), else one built from the
 partition's table records.
+
+Building a partition of a million customers makes millions of objects that all live as long
+as the partition. Python's cyclic garbage collector would scan them again and again, during
+the build (which can free none of them) and in every full collection after it: it is
+paused while a partition is built, and what exists then is frozen out of later collections
+(``gc.freeze``); a rebalance unfreezes it, so the engines let go of can be collected.
+Measured in docs/performance.md ("Recovery at 1,000,000 customers").
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from faust.types import TP
@@ -30,6 +40,20 @@ def limits_for(settings: Settings) -> Limits:
         max_ahead_seconds=settings.max_event_ahead_seconds,
         max_message_bytes=settings.max_message_bytes,
     )
+
+
+@contextmanager
+def long_lived_objects() -> Iterator[None]:
+    """No garbage collection while the block makes objects that all stay; then every object
+    that exists is frozen out of later collections."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
 
 
 class PartitionWorkers(dict[int, PartitionWorker]):
@@ -54,16 +78,17 @@ class PartitionWorkers(dict[int, PartitionWorker]):
         if worker is not None:
             how = "kept through the rebalance (its changelog partition is unchanged)"
         else:
-            worker = PartitionWorker.from_records(
-                partition,
-                partition_records(self._table.data, partition),
-                self._settings.detection,
-                self._routes,
-                wall_clock=self._settings.clock == "wall",
-                topic_idle_seconds=self._settings.topic_idle_seconds,
-                limits=limits_for(self._settings),
-                model=self._model,
-            )
+            with long_lived_objects():
+                worker = PartitionWorker.from_records(
+                    partition,
+                    partition_records(self._table.data, partition),
+                    self._settings.detection,
+                    self._routes,
+                    wall_clock=self._settings.clock == "wall",
+                    topic_idle_seconds=self._settings.topic_idle_seconds,
+                    limits=limits_for(self._settings),
+                    model=self._model,
+                )
             how = "rebuilt from the table"
         log.info(
             "partition %d: engine of %d customers %s in %.3f s",
@@ -97,6 +122,9 @@ class PartitionWorkers(dict[int, PartitionWorker]):
                     kept[tp.partition] = Kept(worker, offset)
                 self._unconfirmed.discard(tp.partition)
         self.kept.keep(kept)
+        # Engines let go of may now be garbage: let the collector see them again (those
+        # kept or rebuilt are frozen again when they are built).
+        gc.unfreeze()
 
     def prepare(self) -> None:
         """Build the worker of every partition the latest table recovery restored that has

@@ -3,6 +3,7 @@ is unchanged, else rebuilt from the table (no broker; the table on RocksDB)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def test_a_new_rebalance_forgets_the_restore_of_the_one_before() -> None:
 def workers(tmp_path: Path) -> Iterator[PartitionWorkers]:
     settings = Settings(store="rocksdb://", data_dir=tmp_path / "data", partitions=2)
     yield build_app(settings).workers
+    gc.unfreeze()  # what a build froze (below), so that this process can collect it
 
 
 def commit(workers: PartitionWorkers, partition: int, customer: str, offset: int) -> None:
@@ -162,3 +164,15 @@ def test_after_a_revocation_nothing_is_prepared(workers: PartitionWorkers) -> No
     revoke(workers, 0, 1)  # a rebalance began before the recovery's end was signalled
     workers.prepare()
     assert sorted(workers) == []
+
+
+def test_a_built_engine_is_frozen_out_of_collections_until_a_rebalance(
+    workers: PartitionWorkers,
+) -> None:
+    commit(workers, 0, "c1", 6)
+    gc.unfreeze()
+    workers.restore(0)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0
+    revoke(workers, 0)
+    assert gc.get_freeze_count() == 0
