@@ -43,9 +43,8 @@ def limits_for(settings: Settings) -> Limits:
 
 
 @contextmanager
-def long_lived_objects() -> Iterator[None]:
-    """No garbage collection while the block makes objects that all stay; then every object
-    that exists is frozen out of later collections."""
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while the block runs (it makes objects that all stay)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -53,7 +52,6 @@ def long_lived_objects() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-    gc.freeze()
 
 
 class PartitionWorkers(dict[int, PartitionWorker]):
@@ -78,7 +76,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
         if worker is not None:
             how = "kept through the rebalance (its changelog partition is unchanged)"
         else:
-            with long_lived_objects():
+            with collector_paused():
                 worker = PartitionWorker.from_records(
                     partition,
                     partition_records(self._table.data, partition),
@@ -90,6 +88,7 @@ class PartitionWorkers(dict[int, PartitionWorker]):
                     model=self._model,
                 )
             how = "rebuilt from the table"
+        gc.freeze()  # the engine lives as long as the partition: out of later collections
         log.info(
             "partition %d: engine of %d customers %s in %.3f s",
             partition,
@@ -122,8 +121,8 @@ class PartitionWorkers(dict[int, PartitionWorker]):
                     kept[tp.partition] = Kept(worker, offset)
                 self._unconfirmed.discard(tp.partition)
         self.kept.keep(kept)
-        # Engines let go of may now be garbage: let the collector see them again (those
-        # kept or rebuilt are frozen again when they are built).
+        # Engines let go of may now be garbage: let the collector see them again (the kept
+        # and rebuilt ones are frozen again when they are taken up).
         gc.unfreeze()
 
     def prepare(self) -> None:

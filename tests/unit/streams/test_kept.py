@@ -171,8 +171,11 @@ def test_a_built_engine_is_frozen_out_of_collections_until_a_rebalance(
 ) -> None:
     commit(workers, 0, "c1", 6)
     gc.unfreeze()
-    workers.restore(0)
+    built = workers.restore(0)
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0
     revoke(workers, 0)
     assert gc.get_freeze_count() == 0
+    workers.kept.on_restored([restored(0, 7, 0)])
+    assert workers.restore(0) is built  # kept, and frozen again too
+    assert gc.get_freeze_count() > 0
