@@ -95,8 +95,14 @@ class Settings(BaseSettings):
     # How often offsets, table changes and (exactly-once) output are committed.
     commit_interval_seconds: float = 1.0
     # A worker that stops heartbeating this long (killed, hung) loses its partitions; a
-    # worker restarted after a kill -9 also waits this long to rejoin (docs/worker.md).
-    session_timeout_seconds: float = 10.0
+    # worker restarted after a kill -9 also waits this long to rejoin. 6 s is the broker's
+    # default group.min.session.timeout.ms, the least it accepts (docs/worker.md).
+    session_timeout_seconds: float = 6.0
+    # The table's changelog topic, as the worker creates it: compaction never touches the
+    # open segment, which a restore reads whole, so a segment is closed at this size or
+    # age, whichever comes first (docs/worker.md, "Table recovery").
+    changelog_segment_bytes: int = 64 * 1024 * 1024
+    changelog_segment_seconds: float = 3600.0
     # Wall clock: how often each assigned partition gets a tick.
     tick_interval_seconds: float = 5.0
     # How long an input topic that has caught up still holds its partition's watermark at
@@ -186,12 +192,31 @@ class Settings(BaseSettings):
         "commit_interval_seconds",
         "tick_interval_seconds",
         "session_timeout_seconds",
+        "changelog_segment_seconds",
     )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not 0 < value <= 86_400:
             raise ValueError("must be more than 0 and at most 86400 seconds")
         return value
+
+    @field_validator("changelog_segment_bytes")
+    @classmethod
+    def _segment_bytes(cls, value: int) -> int:
+        if not 1 << 20 <= value <= 1 << 30:
+            raise ValueError("must be from 1 MiB to 1 GiB (Kafka's default segment)")
+        return value
+
+    @model_validator(mode="after")
+    def _batches_fit_segments(self) -> Settings:
+        # The broker refuses a record batch larger than a segment (RECORD_LIST_TOO_LARGE),
+        # and the worker's batches and records may be up to max_message_bytes.
+        if self.changelog_segment_bytes < self.max_message_bytes:
+            raise ValueError(
+                f"changelog_segment_bytes ({self.changelog_segment_bytes}) must be at least "
+                f"max_message_bytes ({self.max_message_bytes})"
+            )
+        return self
 
     @field_validator("web_canonical_url")
     @classmethod

@@ -69,6 +69,11 @@ _V1_LENGTH = len(_V1_FIELDS)
 _V2_LENGTH = _V1_LENGTH + len(_V2_FIELDS)
 _V3_LENGTH = _V2_LENGTH + len(_V3_FIELDS)
 _V4_LENGTH = _V3_LENGTH + len(_V4_FIELDS)
+_LENGTHS = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(FIELDS))
+_RECENT_IDS, _STATUS, _INTERVALS, _PENDING = (
+    FIELDS.index(name) for name in ("recent_ids", "status", "intervals", "pending")
+)
+_STATUSES = {status.value: status for status in Status}
 
 
 _field_values = operator.attrgetter(*FIELDS)
@@ -106,22 +111,27 @@ def from_record(values: list[Any]) -> CustomerState:
     order), version-2 records (before lost customers could be revived: none was),
     version-3 records (before the plan's mail budget was kept: none) and version-4 records
     (before the suggested action was kept: none)."""
-    kinds = _EVENT_KINDS
-    state = CustomerState(values[0])
-    lengths = (_V1_LENGTH, _V2_LENGTH, _V3_LENGTH, _V4_LENGTH, len(FIELDS))
-    if len(values) not in lengths:
-        raise ValueError(f"a customer record has {', '.join(map(str, lengths))} fields")
+    length = len(values)
+    if length == len(FIELDS):
+        # Every slot is in the record: no defaults to set first (a worker's recovery loads
+        # millions of these; docs/performance.md).
+        state = CustomerState.__new__(CustomerState)
+    elif length in _LENGTHS:
+        state = CustomerState(values[0])
+    else:
+        raise ValueError(f"a customer record has {', '.join(map(str, _LENGTHS))} fields")
     for name, value in zip(FIELDS, values, strict=False):
-        if name == "recent_ids":
-            value = bytes.fromhex(value)
-        elif name == "status":
-            value = Status(value)
-        elif name == "intervals":
-            value = tuple(value)
-        elif name == "pending" and value is not None:
-            value = [kinds[kind](*fields) for kind, *fields in value]
         setattr(state, name, value)
-    if len(values) == _V1_LENGTH:
+    # The fields stored in another form than the state's.
+    state.recent_ids = bytes.fromhex(values[_RECENT_IDS])
+    status = values[_STATUS]
+    state.status = _STATUSES.get(status) or Status(status)
+    state.intervals = tuple(values[_INTERVALS])
+    pending = values[_PENDING]
+    if pending is not None:
+        kinds = _EVENT_KINDS
+        state.pending = [kinds[kind](*fields) for kind, *fields in pending]
+    if length == _V1_LENGTH:
         state.alive_at = state.last_order_at
     return state
 

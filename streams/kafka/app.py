@@ -7,7 +7,8 @@ Nothing here runs at import time; :func:`build_app` wires, from one :class:`Sett
 * the ``customers`` table (bytes keys and values, changelogged, ``store`` from settings);
 * the co-partitioned input + tick channel (raw bytes, decoded by our code), whose records
   the batch drain (:mod:`streams.kafka.runtime.drain`) hands to the partition workers;
-* the per-partition workers, rebuilt from the table after every rebalance;
+* the per-partition workers (:mod:`streams.kafka.runtime.workers`), built from the table
+  after a rebalance or kept through it;
 * the table's recovery of active partitions in large batches (:mod:`streams.kafka.runtime.restore`);
 * the :class:`~streams.kafka.runtime.commit.Committer` hooked in front of every offset commit;
 * what operators see (:mod:`streams.kafka.operations.install`): metrics fed before every commit,
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
-from faust.types import TP
 
 from config.settings import Settings
 from models.decisions import AT_RISK, LOST, RECOVERED
@@ -33,14 +33,14 @@ from streams.kafka.operations.web import web_application_options
 from streams.kafka.runtime.commit import Committer
 from streams.kafka.runtime.drain import BatchDrain
 from streams.kafka.runtime.fixes import install_fixes
-from streams.kafka.runtime.partition import Limits, PartitionWorker, Routes
+from streams.kafka.runtime.partition import Routes
 from streams.kafka.runtime.restore import changelog_consumer, install_fast_restore
-from streams.kafka.runtime.store import partition_records
 from streams.kafka.runtime.ticks import install_wall_ticks
+from streams.kafka.runtime.workers import PartitionWorkers
 from streams.kafka.security import faust_credentials
-from streams.model_file import load_model
 
 TABLE_NAME = "customers"
+HEARTBEAT_SECONDS = 1.0  # at most; a third of the session timeout below 3 s
 
 
 class _DetectorApp(faust.App):
@@ -76,39 +76,6 @@ class _DetectorApp(faust.App):
         return services
 
 
-class PartitionWorkers(dict[int, PartitionWorker]):
-    """The partition workers this process owns, rebuilt lazily from the table."""
-
-    def __init__(self, settings: Settings, routes: Routes, table: Any) -> None:
-        super().__init__()
-        self._settings = settings
-        self._model = load_model(settings.model)
-        self._routes = routes
-        self._table = table
-        self._topics = set(routes.consumed)
-
-    def restore(self, partition: int) -> PartitionWorker:
-        """The worker of ``partition``, built from its table records on first use."""
-        worker = PartitionWorker.from_records(
-            partition,
-            partition_records(self._table.data, partition),
-            self._settings.detection,
-            self._routes,
-            wall_clock=self._settings.clock == "wall",
-            topic_idle_seconds=self._settings.topic_idle_seconds,
-            limits=limits_for(self._settings),
-            model=self._model,
-        )
-        self[partition] = worker
-        return worker
-
-    def drop(self, revoked: set[TP]) -> None:
-        """Forget revoked partitions (their work was committed before revocation)."""
-        for tp in revoked:
-            if tp.topic in self._topics:
-                self.pop(tp.partition, None)
-
-
 @dataclass
 class DetectorApp:
     """The app and the parts tests and the runner need to reach."""
@@ -121,11 +88,28 @@ class DetectorApp:
     operations: Operations | None = None  # metrics, readiness, web views
 
 
-def limits_for(settings: Settings) -> Limits:
-    return Limits(
-        max_ahead_seconds=settings.max_event_ahead_seconds,
-        max_message_bytes=settings.max_message_bytes,
-    )
+def changelog_config(settings: Settings) -> dict[str, str]:
+    """Topic configs of the table's changelog, beyond Faust's ``cleanup.policy=compact``.
+
+    The log cleaner compacts only closed segments, and Kafka closes one at 1 GiB or after
+    7 days by default: until then a restore from the changelog reads every record written,
+    not one per customer. Applied when the worker creates the topic (an existing one keeps
+    its configs: ``kafka-configs --alter``, docs/worker.md).
+    """
+    return {
+        "segment.bytes": str(settings.changelog_segment_bytes),
+        "segment.ms": str(int(settings.changelog_segment_seconds * 1000)),
+    }
+
+
+def heartbeat_interval(session_timeout: float) -> float:
+    """Seconds between the consumer's heartbeats for a ``session_timeout``.
+
+    The group coordinator tells the surviving workers that a dead one's session expired
+    only in the answer to their next heartbeat, so this interval is part of failover; a
+    heartbeat costs one small request (docs/worker.md, "Failure detection").
+    """
+    return min(HEARTBEAT_SECONDS, session_timeout / 3)
 
 
 def routes_for(settings: Settings) -> Routes:
@@ -166,7 +150,7 @@ def build_app(settings: Settings) -> DetectorApp:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        broker_heartbeat_interval=heartbeat_interval(settings.session_timeout_seconds),
         producer_linger=0.02,
         producer_max_batch_size=256 * 1024,
         producer_max_request_size=settings.max_message_bytes,
@@ -180,6 +164,7 @@ def build_app(settings: Settings) -> DetectorApp:
         value_type=bytes,
         partitions=settings.partitions,
         help="Customer state (to_record as JSON) and one clock record per partition.",
+        extra_topic_configs=changelog_config(settings),
     )
     routes = routes_for(settings)
     workers = PartitionWorkers(settings, routes, table)
@@ -202,8 +187,12 @@ def build_app(settings: Settings) -> DetectorApp:
         await app.consumer.commit()
         workers.drop(revoked)
 
+    async def on_recovered(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        workers.prepare()
+
     # mode's signal-handler type cannot be met by a plain function under mypy: cast.
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
+    app.on_rebalance_complete.connect(cast(Any, on_recovered))
     channel = app.topic(
         *routes.consumed,
         key_type=bytes,
@@ -224,11 +213,15 @@ def build_app(settings: Settings) -> DetectorApp:
             routes=routes,
             send_at_once=not exactly_once,
             on_batch=operations.metrics.observe_processing,
+            first_batch=workers.first_batch,
         )
 
     app.drain = drain
     app.fast_restore = lambda: install_fast_restore(
-        cast(Any, app.tables).recovery, table, changelog_consumer(settings)
+        cast(Any, app.tables).recovery,
+        table,
+        changelog_consumer(settings),
+        on_restored=workers.kept.on_restored,
     )
     # With clock = "event" the ticks do not move time: they only let a partition's
     # watermark pass input topics whose hold (topic_idle_seconds) has run out.

@@ -6,7 +6,9 @@ standby copy of the other's table partition (``table_standby_replicas``, Faust's
 1). One is killed with SIGKILL in the middle of the input; the survivor must restore only
 the changelog tail its standby had not read, not the partition from its start (the restore
 logs where each partition's local store started and how many records it read), and every
-decision must be published exactly once, as replay makes them.
+decision must be published exactly once, as replay makes them. The survivor's own
+partition keeps its engine through the rebalance (nobody else wrote its changelog); the
+one it takes over is built from the table (streams/kafka/runtime/kept.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RESTORED = re.compile(
     r"table partition (?P<topic>\S+)\[(?P<partition>\d+)\] restored: (?P<records>\d+) "
     r"changelog records, offsets (?P<first>\d+)\.\.(?P<reached>\d+)"
 )
+ENGINE = re.compile(r"partition (?P<partition>\d+): engine of \d+ customers (?P<how>kept|rebuilt)")
 UP_TO_DATE = re.compile(
     r"table partition (?P<topic>\S+)\[(?P<partition>\d+)\]: local store up to date"
 )
@@ -85,3 +88,8 @@ def test_the_survivor_takes_over_from_its_standby_without_a_full_restore(
             assert first > 0, f"partition {partition} restored from offset 0"
             # and only a tail of what the changelog holds.
             assert records < changelog_size // 10, (partition, records, changelog_size)
+        # The survivor went on with its own partition's engine and built the other's.
+        engines: dict[int, str] = {}
+        for m in ENGINE.finditer(after_kill):  # the first build of each after the kill
+            engines.setdefault(int(m["partition"]), m["how"])
+        assert sorted(engines.values()) == ["kept", "rebuilt"], engines

@@ -38,6 +38,12 @@ from streams.kafka.runtime.partition import PartitionWorker, Routes
 # aiokafka ConsumerRecords of one topic-partition, in offset order.
 Records = Sequence[Any]
 
+# The longest wait for records. Faust's loop waits up to 1 s, for the partitions that were
+# active when the wait began, and sleeps 1 s when none is: after a rebalance the partitions
+# resumed meanwhile waited up to that long for their first fetch (failover,
+# docs/performance.md). An idle worker now asks the consumer's thread ten times a second.
+WAIT_SECONDS = 0.1
+
 
 class BatchDrain:
     """Replaces a Faust consumer's drain loop; see the module docstring."""
@@ -52,6 +58,7 @@ class BatchDrain:
         routes: Routes,
         send_at_once: bool,
         on_batch: Callable[[float], None] | None = None,
+        first_batch: Callable[[int], bool] | None = None,
     ) -> None:
         self._app = app
         self._consumer = consumer
@@ -62,6 +69,9 @@ class BatchDrain:
         self._input_topics = tuple(routes.input_types)
         self._send_at_once = send_at_once
         self._on_batch = on_batch  # seconds each partition's batch took (a metric)
+        # Whether a partition's batch was the first since its worker was built or kept: the
+        # drain then commits at once rather than at the next commit interval.
+        self._first_batch = first_batch
 
     def install(self) -> None:
         """Make the consumer's Fetcher run this loop instead of Faust's."""
@@ -73,7 +83,7 @@ class BatchDrain:
         fetcher_stopped = fetcher._stopped.is_set
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                records, active = await consumer._wait_next_records(1.0)
+                records, active = await self._next_records()
                 generation = self._app.consumer_generation_id
                 await asyncio.sleep(0)
                 if records is None or consumer.should_stop:
@@ -90,6 +100,17 @@ class BatchDrain:
             if self._app.should_stop:
                 return
             raise
+
+    async def _next_records(self) -> tuple[Mapping[TP, Records] | None, set[TP] | None]:
+        """Faust's wait for the next records, with :data:`WAIT_SECONDS` instead of 1 s."""
+        consumer = self._consumer
+        if not consumer.flow_active:
+            await consumer.wait(consumer.can_resume_flow)
+        if not consumer._get_active_partitions():
+            await asyncio.sleep(WAIT_SECONDS)
+            return None, None
+        records, active = await consumer._wait_next_records(WAIT_SECONDS)
+        return records, active
 
     async def _seek_back(self) -> None:
         # As Faust's getmany: fetched while flow was stopped: back to the committed offsets.
@@ -122,7 +143,7 @@ class BatchDrain:
                 return
             self._process(partition, fetched)
             await self._maybe_send(partition)
-            await self._maybe_commit()
+            await self._maybe_commit(partition)
             await asyncio.sleep(0)  # commits, heartbeats and web requests between batches
 
     def _flowing(self, generation: int) -> bool:
@@ -202,9 +223,14 @@ class BatchDrain:
             await consumer.wait_first(callback(consumer._to_message(tp, record)), suspended())
             consumer._read_offset[tp] = record.offset
 
-    async def _maybe_commit(self) -> None:
+    async def _maybe_commit(self, partition: int) -> None:
+        """Commit every ``broker_commit_every`` messages, as Faust does, and right after the
+        first batch of a partition's new worker: after a rebalance its output then appears
+        without waiting for the commit interval. A commit is the same transactional commit
+        whenever it happens (:mod:`streams.kafka.runtime.commit`)."""
         consumer = self._consumer
         every = consumer._commit_every
-        if every is not None and consumer._n_acked >= every:
+        first = self._first_batch is not None and self._first_batch(partition)
+        if first or (every is not None and consumer._n_acked >= every):
             consumer._n_acked = 0
             await consumer.commit()

@@ -19,9 +19,35 @@ def install_fixes(
 ) -> None:
     """Apply every fix below that the processing guarantee needs to ``consumer``."""
     consumer._new_offset = deduplicated_acks(consumer, consumer._new_offset)
+    short_fetch_wait(consumer)
     if exactly_once:
         stop_producers_of_standbys(consumer, transactional_id, group_topic)
         begin_only_outside_transactions(consumer.transactions.producer)
+
+
+# How long the broker may hold a fetch that has nothing to return (Faust: 1.5 s, fixed).
+FETCH_WAIT_MS = 100
+
+
+def short_fetch_wait(consumer: Any, wait_ms: int = FETCH_WAIT_MS) -> None:
+    """Create the consumer's aiokafka consumer with ``fetch_max_wait_ms`` = ``wait_ms``.
+
+    Faust creates it with 1500 ms and no setting to change that. aiokafka keeps one fetch in
+    flight per broker, and partitions resumed while it waits are fetched only when it
+    returns: after a failover (the partitions taken over are resumed once their table is
+    recovered) their first records came up to 1.5 s late, while the broker held a fetch of
+    caught-up partitions. A fetch with records to return is answered at once either way; an
+    idle worker now asks ten times a second instead of once in 1.5 s.
+    """
+    thread = consumer._thread
+    create: Callable[[Any], Any] = thread._create_worker_consumer
+
+    def create_worker_consumer(transport: Any) -> Any:
+        client = create(transport)
+        client._fetch_max_wait_ms = wait_ms  # read when the consumer starts its fetcher
+        return client
+
+    thread._create_worker_consumer = create_worker_consumer
 
 
 def deduplicated_acks(consumer: Any, new_offset: Callable[[TP], int | None]) -> Any:

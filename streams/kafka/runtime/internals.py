@@ -36,11 +36,13 @@ class Internal:
 
 
 _CONSUMER = "faust.transport.consumer:Consumer"
+_FIXES = "streams.kafka.runtime.fixes"
 
 INTERNALS: tuple[Internal, ...] = (
     Internal("faust.app.base:App", "_new_consumer", "streams.kafka.app"),
     Internal(_CONSUMER, "_drain_messages", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_wait_next_records", "streams.kafka.runtime.drain"),
+    Internal(_CONSUMER, "_get_active_partitions", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_buffered_partitions", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_read_offset", "streams.kafka.runtime.drain"),
     Internal(_CONSUMER, "_add_gap", "streams.kafka.runtime.drain"),
@@ -73,6 +75,13 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(
         "aiokafka.producer.producer:AIOKafkaProducer", "_txn_manager", "streams.kafka.runtime.fixes"
     ),
+    Internal("faust.transport.consumer:ThreadDelegateConsumer", "_thread", _FIXES),
+    Internal(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread",
+        "_create_worker_consumer",
+        _FIXES,
+    ),
+    Internal("aiokafka.consumer.consumer:AIOKafkaConsumer", "_fetch_max_wait_ms", _FIXES),
 )
 
 

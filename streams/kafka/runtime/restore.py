@@ -213,11 +213,14 @@ def start_offset(stored: int | None, earliest: int | None) -> int:
 
 
 def install_fast_restore(
-    recovery: Any, table: Any, new_consumer: Callable[[], AIOKafkaConsumer]
+    recovery: Any,
+    table: Any,
+    new_consumer: Callable[[], AIOKafkaConsumer],
+    on_restored: Callable[[list[Restored]], None] | None = None,
 ) -> None:
     """Make Faust's ``recovery`` find where ``table``'s changelog partitions start and end
     through :class:`ChangelogRestore`, which then restores the active ones (see the module
-    docstring)."""
+    docstring); ``on_restored`` is told what each active recovery read."""
     restore = ChangelogRestore(table.data, new_consumer, IDLE_SECONDS)
     changelog = table.changelog_topic_name
 
@@ -236,8 +239,11 @@ def install_fast_restore(
             return
         mine = [tp for tp in tps if tp.topic == changelog]
         highwaters = dict(recovery.active_highwaters)
-        for restored in await restore.restore(mine, destination, highwaters):
+        done = await restore.restore(mine, destination, highwaters)
+        for restored in done:
             log.info(restored.describe())
+        if on_restored is not None:
+            on_restored(done)
 
     recovery._build_highwaters = build_highwaters
     recovery._build_offsets = build_offsets_then_restore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.settings import ConfigError, load_settings
-from streams.kafka.app import limits_for
+from streams.kafka.runtime.workers import limits_for
 
 
 @pytest.fixture(autouse=True)
