@@ -77,9 +77,6 @@ _STATUSES = {status.value: status for status in Status}
 
 
 _field_values = operator.attrgetter(*FIELDS)
-_RECENT_IDS = FIELDS.index("recent_ids")
-_PENDING = FIELDS.index("pending")
-_INTERVALS = FIELDS.index("intervals")
 
 
 def to_record(state: CustomerState) -> list[Any]:
