@@ -29,6 +29,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from models.decisions import Decision
 from models.parse import Rejected
 from streams.cloudevents import to_cloudevent
+from streams.jsonbytes import dumps_held
 from streams.partition import KEY_MISMATCH as KEY_MISMATCH
 from streams.partition import AdvanceTick as AdvanceTick
 from streams.partition import PartitionClock as PartitionClock
@@ -63,7 +64,7 @@ _PARTITION_PREFIX = b"\xffpartition/"
 
 def decision_message(decision: Decision, source: str) -> tuple[bytes, bytes, Headers]:
     """Key, value and headers of a decision's output message."""
-    value = orjson.dumps(to_cloudevent(decision, source))
+    value = dumps_held(to_cloudevent(decision, source))
     return decision.customer_id.encode(), value, [("content-type", CLOUDEVENTS_CONTENT_TYPE)]
 
 
@@ -219,7 +220,7 @@ def is_churn_rate_key(key: bytes) -> bool:
 
 def encode_clock(clock: PartitionClock) -> bytes:
     advance = clock.advance
-    return orjson.dumps(
+    return dumps_held(
         {
             "watermark": clock.watermark if math.isfinite(clock.watermark) else None,
             "newest": clock.newest,

@@ -34,6 +34,7 @@ from models.events import Event
 from models.parse import Rejected
 from models.policy import Policy
 from models.population import PopulationModel
+from streams.jsonbytes import dumps_held
 from streams.kafka import wire
 from streams.kafka.wire import Headers
 from streams.metrics import BatchTally
@@ -234,7 +235,7 @@ class PartitionWorker(Partition):
         self._changed = False
         engine = self.engine
         customers = engine.customers
-        dumps = orjson.dumps
+        dumps = dumps_held
         records = [
             (customer_id.encode(), dumps(to_record(customers[customer_id])))
             for customer_id in engine.touched
