@@ -34,7 +34,6 @@ from streams.partition import KEY_MISMATCH as KEY_MISMATCH
 from streams.partition import AdvanceTick as AdvanceTick
 from streams.partition import PartitionClock as PartitionClock
 from streams.partition import WallTick as WallTick
-from streams.partition import check_key as check_key
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
 Headers = list[tuple[str, bytes]]

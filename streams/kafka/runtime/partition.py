@@ -99,7 +99,7 @@ class PartitionWorker(Partition):
         ledger: ChurnLedger | None = None,
     ) -> None:
         clock = clock or PartitionClock()
-        engine = Engine(policy, model, external_watermark=True)
+        engine = Engine(policy, model)  # the partition moves its watermark (Partition)
         engine.restore(states, clock.watermark)
         engine.touched.clear()
         engine.ledger = ledger or ChurnLedger(policy, CHURN_RATE_MONTHS)
